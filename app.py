@@ -1,0 +1,39 @@
+"""Gradio entry point: `python app.py` serves the chat on ./index, building it from the bundled
+sample article first if no index exists yet."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+SAMPLE_DIR = ROOT / "data" / "sample"
+
+
+def main() -> None:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from qa.app import launch
+    from qa.chunk import ChunkSpec
+    from qa.config import Settings
+    from qa.embed import Embedder
+    from qa.errors import QAError
+    from qa.ingest import ingest_paths
+    from qa.store import build_index, index_exists
+
+    settings = Settings.from_env()
+    if "QA_INDEX_DIR" not in os.environ:
+        settings = settings.with_(index_dir=ROOT / "index")
+    try:
+        if not index_exists(settings.index_dir):
+            print(f"No index in {settings.index_dir}; building it from the sample in {SAMPLE_DIR}")
+            articles = ingest_paths([SAMPLE_DIR]).articles
+            spec = ChunkSpec(settings.chunk_target_words, settings.chunk_max_words, settings.chunk_overlap_sentences)
+            build_index(articles, settings.index_dir, Embedder(settings.embedder_dir), spec, progress=True)
+        launch(settings)
+    except QAError as exc:
+        sys.exit(f"Error: {exc}")
+
+
+if __name__ == "__main__":
+    main()

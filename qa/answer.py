@@ -1,0 +1,100 @@
+"""Answer: the facade that turns a question into a cited Answer (retrieve → read → decide).
+
+`QAService` is what the CLI, the Gradio app and the HTTP API use; it owns no global state.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from functools import cached_property
+
+from .config import Settings
+from .embed import Embedder
+from .errors import InvalidQuestion
+from .read import Reader, ReaderOutput
+from .records import Alternative, Answer, Citation, Passage, Span
+from .retrieve import Filters, Retriever
+from .store import IndexStore
+
+MAX_ALTERNATIVES = 4
+
+
+class QAService:
+    def __init__(self, settings: Settings, store: IndexStore | None = None, embedder: Embedder | None = None,
+                 reader: Reader | None = None):
+        self.settings = settings
+        self.embedder = embedder or Embedder(settings.embedder_dir, batch_size=settings.embed_batch_size)
+        self._store = store
+        self._reader = reader
+
+    @cached_property
+    def store(self) -> IndexStore:
+        return self._store or IndexStore.load(self.settings.index_dir, self.embedder)
+
+    @cached_property
+    def retriever(self) -> Retriever:
+        return Retriever(self.store, self.embedder, self.settings.candidates, self.settings.rrf_k)
+
+    @cached_property
+    def reader(self) -> Reader:
+        s = self.settings
+        return self._reader or Reader(
+            s.reader_dir, s.max_seq_len, s.doc_stride, s.max_answer_tokens, s.max_question_tokens
+        )
+
+    def validate(self, question: str) -> str:
+        if not isinstance(question, str) or not question.strip():
+            raise InvalidQuestion("the question is empty")
+        if len(question) > self.settings.max_question_chars:
+            raise InvalidQuestion(
+                f"the question is {len(question)} characters long; the limit is {self.settings.max_question_chars}"
+            )
+        return " ".join(question.split())
+
+    def ask(self, question: str, k: int | None = None, filters: Filters | None = None) -> Answer:
+        question = self.validate(question)
+        k = self.settings.top_k if k is None else k
+        if k < 1:
+            raise InvalidQuestion("k must be at least 1")
+        passages = self.retriever.retrieve(question, k, filters)
+        return compose_answer(question, passages, self.reader.read(question, passages), self.settings.null_threshold)
+
+
+def compose_answer(question: str, passages: list[Passage], read: ReaderOutput, margin: float = 0.0) -> Answer:
+    """Pick the answer, cite every passage that gives the same answer, list the other candidates."""
+    if not passages or not read.best_is_answer(margin):
+        best = read.spans[0].score if read.spans else 0.0
+        return Answer(question, None, False, best)
+    best = read.spans[0]
+    key = normalize_answer(best.text)
+    supporting: list[Span] = [best]
+    alternatives: list[Alternative] = []
+    seen = {key}
+    for span in read.spans[1:]:
+        if span.score <= read.null_scores[span.passage.chunk.id] + margin:
+            continue  # its own passage says "no answer" more strongly
+        span_key = normalize_answer(span.text)
+        if span_key == key:
+            supporting.append(span)  # the same answer in another place: one more citation
+        elif span_key not in seen and len(alternatives) < MAX_ALTERNATIVES:
+            seen.add(span_key)
+            alternatives.append(Alternative(span.text, span.score, span.passage.article.id))
+    return Answer(
+        question=question,
+        answer=best.text,
+        found=True,
+        score=best.score,
+        citations=[Citation.from_span(s) for s in supporting],
+        alternatives=alternatives,
+    )
+
+
+_PUNCT = set(string.punctuation) | {"‘", "’", "“", "”", "–", "—", "…"}
+
+
+def normalize_answer(text: str) -> str:
+    """SQuAD normalization: lower case, no punctuation, no articles, single spaces."""
+    text = "".join(ch for ch in text.lower() if ch not in _PUNCT)
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return " ".join(text.split())

@@ -1,0 +1,228 @@
+"""Command line: a thin shell over the library. User mistakes become one-line errors, not tracebacks."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from functools import wraps
+from pathlib import Path
+
+import click
+
+from .config import Settings
+from .errors import QAError
+
+INDEX_OPTION = click.option(
+    "--index", "index_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+    help="Index directory [default: $QA_INDEX_DIR or ./index].",
+)
+
+
+def _settings(**overrides) -> Settings:
+    try:
+        return Settings.from_env(**overrides)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def user_errors(func):
+    """Turn QAError (bad input, damaged index, missing model) into `Error: ...` and exit status 1."""
+
+    @wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except QAError as exc:
+            raise click.ClickException(str(exc)) from None
+        except KeyboardInterrupt:
+            click.echo("Interrupted; the index on disk is unchanged.", err=True)
+            sys.exit(130)
+
+    return wrapper
+
+
+@click.group()
+@click.version_option(package_name="news-qa")
+def cli() -> None:
+    """Ask questions about your news articles and get cited, extractive answers."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+# ---- index -------------------------------------------------------------------------------------
+
+
+@cli.group()
+def index() -> None:
+    """Build and update the article index."""
+
+
+@index.command("build")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@INDEX_OPTION
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@user_errors
+def index_build(paths: tuple[Path, ...], index_dir: Path | None, quiet: bool) -> None:
+    """Build a fresh index from files and folders (.txt .md .html .json .jsonl .csv)."""
+    from .embed import Embedder
+    from .ingest import ingest_paths
+    from .store import build_index
+
+    settings = _settings(index_dir=index_dir)
+    ingested = ingest_paths(paths)
+    _print_skipped(ingested.skipped)
+    if not ingested.articles:
+        raise click.ClickException("nothing to index: no readable article in the given paths")
+    embedder = Embedder(settings.embedder_dir, batch_size=settings.embed_batch_size)
+    store, report = build_index(ingested.articles, settings.index_dir, embedder, _spec(settings), progress=not quiet)
+    click.echo(
+        f"Indexed {len(store.articles)} articles ({len(report.unchanged)} duplicates merged), "
+        f"{len(store.chunks)} chunks, skipped {len(ingested.skipped)} → {settings.index_dir}"
+    )
+
+
+@index.command("add")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@INDEX_OPTION
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@user_errors
+def index_add(paths: tuple[Path, ...], index_dir: Path | None, quiet: bool) -> None:
+    """Add articles; changed articles (same id) are replaced, identical ones left alone."""
+    from .embed import Embedder
+    from .ingest import ingest_paths
+    from .store import update_index
+
+    settings = _settings(index_dir=index_dir)
+    ingested = ingest_paths(paths)
+    _print_skipped(ingested.skipped)
+    embedder = Embedder(settings.embedder_dir, batch_size=settings.embed_batch_size)
+    store, report = update_index(
+        settings.index_dir, embedder, _spec(settings), add=ingested.articles, progress=not quiet
+    )
+    click.echo(
+        f"Added {len(report.added)}, updated {len(report.updated)}, unchanged {len(report.unchanged)}, "
+        f"skipped {len(ingested.skipped)}; {report.chunks_added} new chunks; "
+        f"index now {len(store.articles)} articles, {len(store.chunks)} chunks"
+    )
+    if ingested.skipped and not ingested.articles:
+        sys.exit(1)
+
+
+@index.command("remove")
+@click.argument("article_ids", nargs=-1, required=True)
+@INDEX_OPTION
+@user_errors
+def index_remove(article_ids: tuple[str, ...], index_dir: Path | None) -> None:
+    """Remove articles by id (see `qa index stats --ids`)."""
+    from .embed import Embedder
+    from .errors import IndexNotFound
+    from .store import index_exists, update_index
+
+    settings = _settings(index_dir=index_dir)
+    if not index_exists(settings.index_dir):
+        raise IndexNotFound(f"no index in {settings.index_dir}")
+    embedder = Embedder(settings.embedder_dir)
+    store, report = update_index(settings.index_dir, embedder, _spec(settings), remove=article_ids)
+    for missing in report.missing:
+        click.echo(f"not in the index: {missing}", err=True)
+    click.echo(f"Removed {len(report.removed)}; index now {len(store.articles)} articles, {len(store.chunks)} chunks")
+    if report.missing:
+        sys.exit(1)
+
+
+@index.command("stats")
+@INDEX_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--ids", is_flag=True, help="Also list article ids and titles.")
+@user_errors
+def index_stats(index_dir: Path | None, as_json: bool, ids: bool) -> None:
+    """Show what the index holds."""
+    from .store import IndexStore
+
+    settings = _settings(index_dir=index_dir)
+    store = IndexStore.load(settings.index_dir)
+    stats = store.stats() | {"index_dir": str(settings.index_dir)}
+    if ids:
+        stats["ids"] = [{"id": a.id, "title": a.title} for a in store.articles.values()]
+    if as_json:
+        click.echo(json.dumps(stats, indent=2, ensure_ascii=False))
+        return
+    for key, value in stats.items():
+        if key == "ids":
+            for row in value:
+                click.echo(f"  {row['id']}\t{row['title']}")
+        else:
+            click.echo(f"{key}: {', '.join(value) if isinstance(value, list) else value}")
+
+
+# ---- ask ---------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("question")
+@INDEX_OPTION
+@click.option("--k", type=click.IntRange(1, 50), default=None, help="Passages to read [default: 5].")
+@click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
+@click.option("--source", default=None, help="Only articles from this source.")
+@click.option("--date-from", default=None, help="Only articles published on or after (YYYY-MM-DD).")
+@click.option("--date-to", default=None, help="Only articles published on or before (YYYY-MM-DD).")
+@user_errors
+def ask(question: str, index_dir: Path | None, k: int | None, as_json: bool, source, date_from, date_to) -> None:
+    """Answer QUESTION from the indexed articles, with citations."""
+    from .answer import QAService
+    from .retrieve import Filters
+
+    settings = _settings(index_dir=index_dir)
+    try:
+        filters = Filters(source, date_from, date_to)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    service = QAService(settings)
+    service.validate(question)  # fail fast, before loading models
+    answer = service.ask(question, k=k, filters=filters)
+    if as_json:
+        click.echo(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+        return
+    if not answer.found:
+        click.echo("Not found in the indexed articles.")
+        return
+    click.echo(f"{answer.answer}  (confidence {answer.score:.2f})")
+    for n, c in enumerate(answer.citations, 1):
+        before = c.passage[: c.answer_start]
+        marked = click.style(c.passage[c.answer_start : c.answer_end], bold=True, underline=True)
+        meta = ", ".join(x for x in (c.source, c.date, c.url) if x)
+        click.echo(f"\n[{n}] {c.title}" + (f" ({meta})" if meta else ""))
+        click.echo("    " + " ".join((before + marked + c.passage[c.answer_end :]).split()))
+    if answer.alternatives:
+        click.echo("\nOther candidates: " + "; ".join(f"{a.answer} ({a.score:.2f})" for a in answer.alternatives))
+
+
+@cli.command()
+@INDEX_OPTION
+@click.option("--host", default=None, help="Interface to listen on [default: $QA_HOST or 127.0.0.1].")
+@click.option("--port", type=int, default=None, help="Port [default: $QA_PORT or 7860].")
+@user_errors
+def serve(index_dir: Path | None, host: str | None, port: int | None) -> None:
+    """Start the chat UI (Gradio) on the index."""
+    from .app import launch
+
+    launch(_settings(index_dir=index_dir), host=host, port=port)
+
+
+def _spec(settings: Settings):
+    from .chunk import ChunkSpec
+
+    return ChunkSpec(settings.chunk_target_words, settings.chunk_max_words, settings.chunk_overlap_sentences)
+
+
+def _print_skipped(skipped) -> None:
+    for item in skipped:
+        click.echo(f"skipped {item.origin}: {item.reason}", err=True)
+
+
+def main() -> None:
+    cli(prog_name="qa")
+
+
+if __name__ == "__main__":
+    main()

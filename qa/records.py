@@ -1,0 +1,129 @@
+"""Typed records that flow through the pipeline.
+
+Every record keeps character offsets back into ``Article.text`` so an answer can always be
+highlighted in its source: ``article.text[chunk.start:chunk.end] == chunk.text``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Article:
+    id: str
+    title: str
+    text: str
+    url: str | None = None
+    published: str | None = None  # ISO 8601 date or datetime
+    source: str | None = None
+    origin: str | None = None  # file (and line) it came from, for error messages
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    id: int  # row of the chunk's vector in the index
+    article_id: str
+    text: str
+    start: int  # character offsets in the article text
+    end: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved chunk with its fused retrieval score and rank (0 = best)."""
+
+    chunk: Chunk
+    article: Article
+    score: float
+    rank: int
+    dense_rank: int | None = None
+    bm25_rank: int | None = None
+
+
+@dataclass(frozen=True)
+class Span:
+    """A candidate answer found by the reader inside one passage."""
+
+    passage: Passage
+    start: int  # character offsets in the passage text
+    end: int
+    score: float  # probability-like, comparable across passages
+
+    @property
+    def text(self) -> str:
+        return self.passage.chunk.text[self.start : self.end]
+
+    @property
+    def article_start(self) -> int:
+        return self.passage.chunk.start + self.start
+
+    @property
+    def article_end(self) -> int:
+        return self.passage.chunk.start + self.end
+
+
+@dataclass(frozen=True)
+class Citation:
+    article_id: str
+    title: str
+    url: str | None
+    date: str | None
+    source: str | None
+    passage: str
+    passage_start: int  # offset of the passage in the article text
+    answer_start: int  # offsets of the answer in the passage
+    answer_end: int
+
+    @classmethod
+    def from_span(cls, span: Span) -> Citation:
+        article = span.passage.article
+        return cls(
+            article_id=article.id,
+            title=article.title,
+            url=article.url,
+            date=article.published,
+            source=article.source,
+            passage=span.passage.chunk.text,
+            passage_start=span.passage.chunk.start,
+            answer_start=span.start,
+            answer_end=span.end,
+        )
+
+
+@dataclass(frozen=True)
+class Alternative:
+    answer: str
+    score: float
+    article_id: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    answer: str | None
+    found: bool
+    score: float
+    citations: list[Citation] = field(default_factory=list)
+    alternatives: list[Alternative] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape shared by `qa ask --json` and the HTTP API."""
+        return {
+            "question": self.question,
+            "answer": self.answer,
+            "found": self.found,
+            "score": round(float(self.score), 4),
+            "citations": [asdict(c) for c in self.citations],
+            "alternatives": [
+                {"answer": a.answer, "score": round(float(a.score), 4), "article_id": a.article_id}
+                for a in self.alternatives
+            ],
+        }

@@ -1,0 +1,359 @@
+"""Store: the on-disk index (FAISS vectors + article/chunk metadata + manifest).
+
+Layout of an index directory (see index/README.md):
+
+    CURRENT            name of the live generation directory (replaced atomically)
+    gen-<id>/          one complete, immutable generation
+        manifest.json  format, version, embedder, counts, chunking, sha256 of every file
+        articles.jsonl one Article per line (with its full text)
+        chunks.jsonl   [article_id, start, end] per line, in vector order
+        vectors.faiss  FAISS IndexFlatIP of normalized embeddings (row i = chunk i)
+
+Every change writes a new generation in a temporary directory, renames it into place and only
+then points CURRENT at it, so a crash or Ctrl-C at any moment leaves the previous index loadable.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+
+from .chunk import ChunkSpec, chunk_article
+from .embed import Embedder, passage_text
+from .errors import IndexCorrupt, IndexIncompatible, IndexNotFound, QAError
+from .records import Article, Chunk
+
+FORMAT = "news-qa-index"
+FORMAT_VERSION = 1
+GENERATION = re.compile(r"^gen-[0-9a-f-]+$")
+FILES = ("articles.jsonl", "chunks.jsonl", "vectors.faiss")
+
+
+@dataclass
+class UpdateReport:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    chunks_added: int = 0
+
+
+class IndexStore:
+    """Articles, their chunks and one vector per chunk, kept in the same order."""
+
+    def __init__(
+        self,
+        embedder_name: str,
+        dim: int,
+        spec: ChunkSpec,
+        articles: dict[str, Article] | None = None,
+        chunks: list[Chunk] | None = None,
+        vectors=None,
+        created_at: str | None = None,
+        updated_at: str | None = None,
+    ):
+        import faiss
+
+        self.embedder_name = embedder_name
+        self.dim = dim
+        self.spec = spec
+        self.articles: dict[str, Article] = articles or {}
+        self.chunks: list[Chunk] = chunks or []
+        self.vectors = vectors if vectors is not None else faiss.IndexFlatIP(dim)
+        self.created_at = created_at or _now()
+        self.updated_at = updated_at or self.created_at
+        if self.vectors.ntotal != len(self.chunks):
+            raise IndexCorrupt(f"index has {self.vectors.ntotal} vectors but {len(self.chunks)} chunks")
+
+    @classmethod
+    def new(cls, embedder: Embedder, spec: ChunkSpec) -> IndexStore:
+        return cls(embedder.name, embedder.dim, spec)
+
+    # ---- updates -------------------------------------------------------------------------
+
+    def add(self, articles: Iterable[Article], embedder: Embedder, progress: bool = False) -> UpdateReport:
+        """Add new articles, replace changed ones (same id, other text), skip identical ones."""
+        self._check_embedder(embedder)
+        report = UpdateReport()
+        incoming: dict[str, Article] = {}
+        for article in articles:
+            old = incoming.get(article.id) or self.articles.get(article.id)
+            if old is not None and _same_content(old, article):
+                report.unchanged.append(article.id)
+                continue
+            if article.id in self.articles and article.id not in incoming:
+                report.updated.append(article.id)
+            elif article.id not in incoming:
+                report.added.append(article.id)
+            incoming[article.id] = article
+        if not incoming:
+            return report
+        new_chunks: list[Chunk] = []
+        for article in incoming.values():
+            new_chunks.extend(chunk_article(article, self.spec, first_id=len(new_chunks)))
+        texts = [passage_text(incoming[c.article_id].title, c.text) for c in new_chunks]
+        vectors = embedder.encode(texts, progress=progress)
+        # The store changes only after every embedding is computed: an interrupted add leaves it as it was.
+        self._drop(set(incoming) & set(self.articles))
+        offset = len(self.chunks)
+        self.chunks.extend(Chunk(offset + c.id, c.article_id, c.text, c.start, c.end) for c in new_chunks)
+        self.vectors.add(vectors)
+        self.articles.update(incoming)
+        self.updated_at = _now()
+        report.chunks_added = len(new_chunks)
+        return report
+
+    def remove(self, article_ids: Iterable[str]) -> UpdateReport:
+        report = UpdateReport()
+        ids = list(dict.fromkeys(article_ids))
+        report.removed = [i for i in ids if i in self.articles]
+        report.missing = [i for i in ids if i not in self.articles]
+        if report.removed:
+            self._drop(set(report.removed))
+            for article_id in report.removed:
+                del self.articles[article_id]
+            self.updated_at = _now()
+        return report
+
+    def _drop(self, article_ids: set[str]) -> None:
+        """Remove the chunks (and vectors) of these articles, renumbering the rest in order."""
+        if not article_ids:
+            return
+        import faiss
+
+        rows = np.array([c.id for c in self.chunks if c.article_id in article_ids], dtype=np.int64)
+        if len(rows):
+            self.vectors.remove_ids(faiss.IDSelectorBatch(rows))
+        kept = [c for c in self.chunks if c.article_id not in article_ids]
+        self.chunks = [Chunk(i, c.article_id, c.text, c.start, c.end) for i, c in enumerate(kept)]
+
+    def _check_embedder(self, embedder: Embedder) -> None:
+        if embedder.name != self.embedder_name or embedder.dim != self.dim:
+            raise IndexIncompatible(
+                f"index was built with embedder {self.embedder_name} (dim {self.dim}), "
+                f"not {embedder.name} (dim {embedder.dim}); rebuild it with `qa index build`"
+            )
+
+    # ---- reading -------------------------------------------------------------------------
+
+    def stats(self) -> dict:
+        return {
+            "articles": len(self.articles),
+            "chunks": len(self.chunks),
+            "embedder": self.embedder_name,
+            "dim": self.dim,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "sources": sorted({a.source for a in self.articles.values() if a.source}),
+        }
+
+    # ---- persistence ---------------------------------------------------------------------
+
+    def save(self, index_dir: Path, before_switch: Callable[[], None] | None = None) -> Path:
+        """Write a new generation and switch CURRENT to it atomically; returns its directory."""
+        import faiss
+
+        index_dir = Path(index_dir)
+        index_dir.mkdir(parents=True, exist_ok=True)
+        name = f"gen-{time.time_ns():x}-{os.getpid():x}"
+        tmp = index_dir / f"{name}.tmp"
+        tmp.mkdir()
+        try:
+            with open(tmp / "articles.jsonl", "w", encoding="utf-8") as f:
+                for article in self.articles.values():
+                    f.write(json.dumps(article.to_dict(), ensure_ascii=False) + "\n")
+            with open(tmp / "chunks.jsonl", "w", encoding="utf-8") as f:
+                for chunk in self.chunks:
+                    f.write(json.dumps([chunk.article_id, chunk.start, chunk.end], ensure_ascii=False) + "\n")
+            faiss.write_index(self.vectors, str(tmp / "vectors.faiss"))
+            manifest = {
+                "format": FORMAT,
+                "format_version": FORMAT_VERSION,
+                "embedder": {"name": self.embedder_name, "dim": self.dim},
+                "chunking": {
+                    "target_words": self.spec.target_words,
+                    "max_words": self.spec.max_words,
+                    "overlap_sentences": self.spec.overlap_sentences,
+                },
+                "counts": {"articles": len(self.articles), "chunks": len(self.chunks)},
+                "created_at": self.created_at,
+                "updated_at": self.updated_at,
+                "files": {f: _sha256(tmp / f) for f in FILES},
+            }
+            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+            _fsync_dir_files(tmp)
+            if before_switch:
+                before_switch()  # test hook: simulate a crash between writing and switching
+            os.rename(tmp, index_dir / name)
+            pointer = index_dir / "CURRENT.tmp"
+            pointer.write_text(name + "\n", encoding="utf-8")
+            os.replace(pointer, index_dir / "CURRENT")
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        _remove_old_generations(index_dir, keep=name)
+        return index_dir / name
+
+    @classmethod
+    def load(cls, index_dir: Path, embedder: Embedder | None = None) -> IndexStore:
+        """Load and verify the live generation; any problem is a one-line IndexLoadError."""
+        import faiss
+
+        index_dir = Path(index_dir)
+        pointer = index_dir / "CURRENT"
+        if not pointer.is_file():
+            raise IndexNotFound(f"no index in {index_dir}: build one with `qa index build PATH...`")
+        name = pointer.read_text(encoding="utf-8", errors="replace").strip()
+        gen = index_dir / name
+        if not GENERATION.match(name) or not gen.is_dir():
+            raise IndexCorrupt(f"index {index_dir} is damaged: CURRENT names a missing generation {name[:60]!r}")
+        manifest = _read_manifest(gen)
+        embedder_info = manifest.get("embedder") or {}
+        if embedder is not None and (embedder_info.get("name") != embedder.name or embedder_info.get("dim") != embedder.dim):
+            raise IndexIncompatible(
+                f"index {index_dir} was built with embedder {embedder_info.get('name')} "
+                f"(dim {embedder_info.get('dim')}), but this service uses {embedder.name} "
+                f"(dim {embedder.dim}); rebuild it with `qa index build`"
+            )
+        for file, digest in manifest["files"].items():
+            path = gen / file
+            if file not in FILES or not path.is_file() or _sha256(path) != digest:
+                raise IndexCorrupt(f"index {index_dir} is damaged: {file} is missing, truncated or modified; rebuild it")
+        try:
+            articles = {}
+            with open(gen / "articles.jsonl", encoding="utf-8") as f:
+                for line in f:
+                    article = Article(**json.loads(line))
+                    articles[article.id] = article
+            chunks = []
+            with open(gen / "chunks.jsonl", encoding="utf-8") as f:
+                for i, line in enumerate(f):
+                    article_id, start, end = json.loads(line)
+                    chunks.append(Chunk(i, article_id, articles[article_id].text[start:end], start, end))
+            vectors = faiss.read_index(str(gen / "vectors.faiss"))
+            chunking = manifest["chunking"]
+            spec = ChunkSpec(chunking["target_words"], chunking["max_words"], chunking["overlap_sentences"])
+        except (ValueError, TypeError, KeyError, RuntimeError) as exc:
+            raise IndexCorrupt(f"index {index_dir} is damaged ({type(exc).__name__}: {str(exc)[:120]}); rebuild it") from None
+        if vectors.d != embedder_info.get("dim"):
+            raise IndexCorrupt(f"index {index_dir} is damaged: vectors have dimension {vectors.d}")
+        return cls(
+            embedder_info["name"],
+            embedder_info["dim"],
+            spec,
+            articles,
+            chunks,
+            vectors,
+            manifest.get("created_at"),
+            manifest.get("updated_at"),
+        )
+
+
+@contextmanager
+def write_lock(index_dir: Path) -> Iterator[None]:
+    """One writer at a time per index directory (readers never block)."""
+    index_dir = Path(index_dir)
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with open(index_dir / ".lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise QAError(f"another process is updating the index in {index_dir}; try again when it finishes") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def index_exists(index_dir: Path) -> bool:
+    return (Path(index_dir) / "CURRENT").is_file()
+
+
+def _read_manifest(gen: Path) -> dict:
+    try:
+        manifest = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise IndexCorrupt(f"index {gen.parent} is damaged: unreadable manifest.json ({type(exc).__name__})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise IndexCorrupt(f"{gen.parent} does not hold a {FORMAT} index")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise IndexIncompatible(
+            f"index {gen.parent} has format version {manifest.get('format_version')}, this version reads "
+            f"{FORMAT_VERSION}; rebuild it with `qa index build`"
+        )
+    if not isinstance(manifest.get("files"), dict) or not isinstance(manifest.get("embedder"), dict):
+        raise IndexCorrupt(f"index {gen.parent} is damaged: incomplete manifest.json")
+    return manifest
+
+
+def _same_content(a: Article, b: Article) -> bool:
+    return (a.title, a.text, a.url, a.published, a.source) == (b.title, b.text, b.url, b.published, b.source)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fsync_dir_files(directory: Path) -> None:
+    for path in directory.iterdir():
+        with open(path, "rb") as f:
+            os.fsync(f.fileno())
+
+
+def _remove_old_generations(index_dir: Path, keep: str) -> None:
+    for path in index_dir.iterdir():
+        if path.name != keep and path.is_dir() and path.name.startswith("gen-"):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def build_index(
+    articles: Iterable[Article], index_dir: Path, embedder: Embedder, spec: ChunkSpec, progress: bool = False
+) -> tuple[IndexStore, UpdateReport]:
+    """A fresh index of exactly these articles, replacing whatever index_dir held (atomically)."""
+    with write_lock(index_dir):
+        store = IndexStore.new(embedder, spec)
+        report = store.add(articles, embedder, progress=progress)
+        store.save(index_dir)
+    return store, report
+
+
+def update_index(
+    index_dir: Path,
+    embedder: Embedder,
+    spec: ChunkSpec,
+    add: Iterable[Article] = (),
+    remove: Iterable[str] = (),
+    progress: bool = False,
+) -> tuple[IndexStore, UpdateReport]:
+    """Add/replace and remove articles in place; creates the index if there is none yet."""
+    with write_lock(index_dir):
+        store = IndexStore.load(index_dir, embedder) if index_exists(index_dir) else IndexStore.new(embedder, spec)
+        report = store.remove(remove)
+        added = store.add(add, embedder, progress=progress)
+        report.added, report.updated, report.unchanged, report.chunks_added = (
+            added.added, added.updated, added.unchanged, added.chunks_added,
+        )
+        if report.added or report.updated or report.removed or not index_exists(index_dir):
+            store.save(index_dir)
+    return store, report
