@@ -93,21 +93,17 @@ def ingest_file(path: Path, explicit: bool = True) -> IngestReport:
 
 
 def decode_bytes(data: bytes) -> str:
-    """UTF-8 first; other encodings (news archives are often Latin-1) by detection; binary refused."""
+    """UTF-8, else Windows-1252/Latin-1 (what older news archives use); binary data is refused."""
     if not data.strip():
         raise IngestError("empty file")
     if b"\x00" in data[:8192]:
         raise IngestError("binary file (contains NUL bytes)")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        pass
-    from charset_normalizer import from_bytes
-
-    best = from_bytes(data).best()
-    if best is None:
-        raise IngestError("cannot decode: not UTF-8 and no other text encoding fits")
-    return str(best)
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return data.decode("latin-1")  # total: every byte maps; _check_printable rejects garbage
 
 
 def article_from_text(text: str, origin: str | None = None, markdown: bool = False) -> Article:

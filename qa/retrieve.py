@@ -62,11 +62,8 @@ class Retriever:
         n = min(self.candidates, len(chunks))
         dense = self._dense(question, n, allowed)
         sparse = self._bm25_ranking(question, n, allowed)
-        fused: dict[int, float] = {}
-        for ranking in (dense, sparse):
-            for rank, row in enumerate(ranking):
-                fused[row] = fused.get(row, 0.0) + 1.0 / (self.rrf_k + rank + 1)
-        best = sorted(fused, key=lambda r: (-fused[r], r))[:k]
+        fused = reciprocal_rank_fusion([dense, sparse], self.rrf_k)
+        best = list(fused)[:k]
         dense_rank = {row: i for i, row in enumerate(dense)}
         sparse_rank = {row: i for i, row in enumerate(sparse)}
         return [
@@ -113,6 +110,15 @@ class Retriever:
     def _allowed_rows(self, filters: Filters) -> np.ndarray:
         keep = {a.id for a in self.store.articles.values() if _matches(a, filters)}
         return np.array([c.id for c in self.store.chunks if c.article_id in keep], dtype=np.int64)
+
+
+def reciprocal_rank_fusion(rankings: list[list[int]], k: int = 60) -> dict[int, float]:
+    """RRF (Cormack et al. 2009): sum of 1 / (k + rank) over rankings; best first, ties by id."""
+    fused: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, item in enumerate(ranking, 1):
+            fused[item] = fused.get(item, 0.0) + 1.0 / (k + rank)
+    return dict(sorted(fused.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def _matches(article, filters: Filters) -> bool:
