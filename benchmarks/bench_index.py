@@ -1,0 +1,119 @@
+"""Index build and query latency on the BBC corpus (2,225 articles), printed as a table.
+
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_index.py [--corpus DIR] [--threads N]
+
+Reads ../shared/data/corpora/bbc_news/bbc (research-use licence: never copied into the repo).
+Measures, in one process: ingest, chunk+embed+save (build), chunks, index load, query latency
+p50/p95 over benchmarks/bbc_questions.jsonl (retrieve + read, top-5 passages), answer EM and
+whether the evidence article is among the retrieved passages, and peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+DEFAULT_CORPUS = ROOT.parent / "shared" / "data" / "corpora" / "bbc_news" / "bbc"
+TOPICS = ("business", "entertainment", "politics", "sport", "tech")
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    parser.add_argument("--questions", type=Path, default=Path(__file__).with_name("bbc_questions.jsonl"))
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    parser.add_argument("--k", type=int, default=5)
+    args = parser.parse_args()
+    if not args.corpus.is_dir():
+        sys.exit(f"corpus not found: {args.corpus}")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from qa.answer import QAService, normalize_answer
+    from qa.chunk import ChunkSpec
+    from qa.config import Settings
+    from qa.embed import Embedder
+    from qa.ingest import ingest_paths
+    from qa.store import IndexStore, build_index
+
+    rows: list[tuple[str, str]] = []
+    embedder = Embedder()
+    embedder.model  # model load is not part of the build time
+    with tempfile.TemporaryDirectory() as tmp:
+        index_dir = Path(tmp) / "index"
+        t0 = time.perf_counter()
+        ingested = ingest_paths([args.corpus / t for t in TOPICS if (args.corpus / t).is_dir()])
+        t1 = time.perf_counter()
+        store, _ = build_index(ingested.articles, index_dir, embedder, ChunkSpec(), progress=True)
+        t2 = time.perf_counter()
+        n_tokens = sum(len(embedder.model.tokenizer(c.text)["input_ids"]) for c in store.chunks[:500])
+        rows += [
+            ("articles (skipped)", f"{len(store.articles)} ({len(ingested.skipped)})"),
+            ("chunks", str(len(store.chunks))),
+            ("ingest s", f"{t1 - t0:.1f}"),
+            ("chunk+embed+save s", f"{t2 - t1:.1f}"),
+            ("index build s (total)", f"{t2 - t0:.1f}"),
+            ("embedding chunks/s", f"{len(store.chunks) / (t2 - t1):.1f}"),
+            ("approx. tokens per chunk", f"{n_tokens / min(500, len(store.chunks)):.0f}"),
+        ]
+        del store
+        t3 = time.perf_counter()
+        service = QAService(Settings(index_dir=index_dir, top_k=args.k), embedder=embedder)
+        service.retriever  # load index + BM25
+        service.reader.model
+        t4 = time.perf_counter()
+        rows.append(("index load + BM25 + reader load s", f"{t4 - t3:.1f}"))
+
+        questions = [json.loads(line) for line in args.questions.read_text().splitlines() if line.strip()]
+        service.ask(questions[0]["question"])  # warm-up
+        latencies, exact, recalled, found = [], 0, 0, 0
+        articles = {a.origin: a.id for a in service.store.articles.values()}
+        for q in questions:
+            start = time.perf_counter()
+            answer = service.ask(q["question"])
+            latencies.append((time.perf_counter() - start) * 1000)
+            found += answer.found
+            exact += normalize_answer(answer.answer or "") in {normalize_answer(a) for a in q["answers"]}
+            evidence = articles.get(str(args.corpus / q["evidence_doc"]))
+            passages = service.retriever.retrieve(q["question"], args.k)
+            recalled += any(p.article.id == evidence for p in passages)
+        n = len(questions)
+        rows += [
+            (f"query p50 ms ({n} q, k={args.k})", f"{statistics.median(latencies):.0f}"),
+            ("query p95 ms", f"{percentile(latencies, 0.95):.0f}"),
+            ("answer EM %", f"{100 * exact / n:.1f}"),
+            (f"evidence in top-{args.k} %", f"{100 * recalled / n:.1f}"),
+            ("answered (found) %", f"{100 * found / n:.1f}"),
+            ("peak RSS MB", f"{peak_rss_mb():.0f}"),
+            ("torch threads", str(torch.get_num_threads())),
+        ]
+    width = max(len(k) for k, _ in rows)
+    print(f"\n{'metric'.ljust(width)} | value\n{'-' * width}-|------")
+    for key, value in rows:
+        print(f"{key.ljust(width)} | {value}")
+
+
+if __name__ == "__main__":
+    main()
