@@ -64,13 +64,8 @@ def build_ui(service: QAService):
     )
 
 
-def launch(settings: Settings, host: str | None = None, port: int | None = None) -> None:
-    import os
-
+def launch(settings: Settings) -> None:
     service = QAService(settings)
     service.store  # load now: a missing or damaged index fails before the server starts
     ui = build_ui(service)
-    ui.launch(
-        server_name=host or os.environ.get("QA_HOST", "127.0.0.1"),
-        server_port=port or int(os.environ.get("QA_PORT", "7860")),
-    )
+    ui.launch(server_name=settings.host, server_port=settings.port)

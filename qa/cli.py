@@ -206,7 +206,7 @@ def serve(index_dir: Path | None, host: str | None, port: int | None) -> None:
     """Start the chat UI (Gradio) on the index."""
     from .app import launch
 
-    launch(_settings(index_dir=index_dir), host=host, port=port)
+    launch(_settings(index_dir=index_dir, host=host, port=port))
 
 
 def _spec(settings: Settings):

@@ -34,8 +34,10 @@ class Settings:
     max_answer_tokens: int = 30
     max_question_chars: int = 1000
     max_question_tokens: int = 64
-    null_threshold: float = 0.0  # answer only when best span prob exceeds null prob by this margin
-    torch_threads: int | None = None
+    null_threshold: float = 0.0  # answer only when the best span's score beats its null score by this
+    # Server.
+    host: str = "127.0.0.1"
+    port: int = 7860
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -58,7 +60,7 @@ def _coerce(name: str, raw: str, default: Any) -> Any:
         return Path(raw)
     if isinstance(default, bool):
         return raw.lower() in {"1", "true", "yes"}
-    if isinstance(default, int) or name == "torch_threads":
+    if isinstance(default, int):
         try:
             return int(raw)
         except ValueError:

@@ -80,9 +80,9 @@ def ingest_file(path: Path, explicit: bool = True) -> IngestReport:
             raise IngestError(f"file is larger than {MAX_FILE_BYTES // 2**20} MiB")
         text = decode_bytes(path.read_bytes())
         if suffix in TEXT_SUFFIXES:
-            report.articles.append(article_from_text(text, origin=str(path), markdown=suffix == ".md"))
+            report.articles.append(article_from_text(text, origin=str(path.resolve()), markdown=suffix == ".md"))
         elif suffix in HTML_SUFFIXES:
-            report.articles.append(article_from_html(text, origin=str(path)))
+            report.articles.append(article_from_html(text, origin=str(path.resolve())))
         else:
             report.extend(_records_from_file(text, suffix, str(path)))
     except IngestError as exc:
@@ -90,6 +90,11 @@ def ingest_file(path: Path, explicit: bool = True) -> IngestReport:
     except OSError as exc:
         report.skipped.append(Skipped(str(path), f"cannot read: {exc.strerror or exc}"))
     return report
+
+
+def is_whole_file(origin: str | None) -> bool:
+    """True when the origin is a file holding exactly one article (not a record in a JSONL/CSV)."""
+    return bool(origin) and Path(origin).suffix.lower() in TEXT_SUFFIXES | HTML_SUFFIXES
 
 
 def decode_bytes(data: bytes) -> str:

@@ -32,6 +32,7 @@ import numpy as np
 
 from .chunk import ChunkSpec, chunk_article
 from .embed import Embedder, passage_text
+from .ingest import is_whole_file
 from .errors import IndexCorrupt, IndexIncompatible, IndexNotFound, QAError
 from .records import Article, Chunk
 
@@ -85,16 +86,26 @@ class IndexStore:
     # ---- updates -------------------------------------------------------------------------
 
     def add(self, articles: Iterable[Article], embedder: Embedder, progress: bool = False) -> UpdateReport:
-        """Add new articles, replace changed ones (same id, other text), skip identical ones."""
+        """Add new articles, replace changed ones, skip identical ones.
+
+        An article replaces the indexed one with the same id; an article from a single-article
+        file (.txt, .md, .html) also replaces the one read earlier from the same file, whose
+        content-hash id changed when the file was edited.
+        """
         self._check_embedder(embedder)
         report = UpdateReport()
         incoming: dict[str, Article] = {}
+        from_file = {a.origin: a.id for a in self.articles.values() if is_whole_file(a.origin)}
+        superseded: set[str] = set()
         for article in articles:
             old = incoming.get(article.id) or self.articles.get(article.id)
             if old is not None and _same_content(old, article):
                 report.unchanged.append(article.id)
                 continue
-            if article.id in self.articles and article.id not in incoming:
+            previous = from_file.get(article.origin) if is_whole_file(article.origin) else None
+            if previous is not None and previous != article.id:
+                superseded.add(previous)
+            if (article.id in self.articles or previous is not None) and article.id not in incoming:
                 report.updated.append(article.id)
             elif article.id not in incoming:
                 report.added.append(article.id)
@@ -107,7 +118,9 @@ class IndexStore:
         texts = [passage_text(incoming[c.article_id].title, c.text) for c in new_chunks]
         vectors = embedder.encode(texts, progress=progress)
         # The store changes only after every embedding is computed: an interrupted add leaves it as it was.
-        self._drop(set(incoming) & set(self.articles))
+        self._drop((set(incoming) & set(self.articles)) | superseded)
+        for article_id in superseded:
+            del self.articles[article_id]
         offset = len(self.chunks)
         self.chunks.extend(Chunk(offset + c.id, c.article_id, c.text, c.start, c.end) for c in new_chunks)
         self.vectors.add(vectors)

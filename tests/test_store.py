@@ -155,3 +155,17 @@ def test_second_writer_is_refused(tmp_path):
         with pytest.raises(QAError, match="another process"):
             with write_lock(tmp_path):
                 pass
+
+
+def test_edited_text_file_replaces_its_previous_version(tmp_path, embedder):
+    from qa.ingest import ingest_file
+
+    path = tmp_path / "story.txt"
+    path.write_text("Mayor resigns\n\nThe mayor resigned on Monday.", encoding="utf-8")
+    index_dir = tmp_path / "idx"
+    build_index(ingest_file(path).articles, index_dir, embedder, SPEC)
+    path.write_text("Mayor resigns\n\nThe mayor resigned on Monday after a vote of no confidence.", encoding="utf-8")
+    store, report = update_index(index_dir, embedder, SPEC, add=ingest_file(path).articles)
+    assert len(report.updated) == 1 and report.added == []
+    assert [a.text for a in store.articles.values()] == ["The mayor resigned on Monday after a vote of no confidence."]
+    assert [c.text for c in store.chunks] == ["The mayor resigned on Monday after a vote of no confidence."]
