@@ -7,6 +7,7 @@ import os
 import sys
 from functools import wraps
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -203,10 +204,73 @@ def ask(question: str, index_dir: Path | None, k: int | None, as_json: bool, sou
 @click.option("--port", type=int, default=None, help="Port [default: $QA_PORT or 7860].")
 @user_errors
 def serve(index_dir: Path | None, host: str | None, port: int | None) -> None:
-    """Start the chat UI (Gradio) on the index."""
+    """Serve the chat UI (/), the embeddable chat (/embed/) and the HTTP API (/api/ask, /docs) on the index."""
     from .app import launch
 
     launch(_settings(index_dir=index_dir, host=host, port=port))
+
+
+def _echo_result(result: dict[str, Any], as_json: bool, header: dict[str, Any]) -> None:
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False))
+        return
+    rows = header | result
+    width = max(len(k) for k in rows)
+    for key, value in rows.items():
+        click.echo(f"{key:<{width}}  {'-' if value is None else value}")
+
+
+@cli.group("eval")
+def eval_group() -> None:
+    """Measure answer quality: the reader alone, or the whole service on a corpus."""
+
+
+@eval_group.command("reader")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
+@click.option("--unrelated", is_flag=True,
+              help="Pair each question with another example's context; report the no-answer rate.")
+@click.option("--limit", type=click.IntRange(1), default=None, help="Only the first N examples.")
+@click.option("--reader", "reader_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Reader model directory [default: $QA_READER_DIR or the shipped reader].")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@user_errors
+def eval_reader(file: Path, as_json: bool, unrelated: bool, limit: int | None, reader_dir: Path | None,
+                quiet: bool) -> None:
+    """SQuAD EM/F1 of the reader on FILE (SQuAD-format JSONL), best span per question."""
+    from .evaluate import evaluate_reader, load_jsonl
+    from .read import Reader
+
+    settings = _settings(reader_dir=reader_dir)
+    examples = load_jsonl(file, required=("question", "context", "answers"))
+    reader = Reader(settings.reader_dir, settings.max_seq_len, settings.doc_stride, settings.max_answer_tokens,
+                    settings.max_question_tokens)
+    # --limit keeps the first N questions; unrelated contexts still come from the whole file.
+    result = evaluate_reader(reader, examples[:limit], unrelated=unrelated, progress=not quiet, pool=examples)
+    _echo_result(result, as_json, {"file": str(file), "reader": str(settings.reader_dir)})
+
+
+@eval_group.command("e2e")
+@click.option("--corpus", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="JSONL articles {id, title, text, date, source, url}.")
+@click.option("--questions", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="JSONL questions {id, question, answers: [str], evidence_doc?}.")
+@click.option("--k", type=click.IntRange(1, 50), default=None, help="Passages to read [default: 5].")
+@click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
+@click.option("--reader", "reader_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Reader model directory [default: $QA_READER_DIR or the shipped reader].")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@user_errors
+def eval_e2e(corpus: Path, questions: Path, k: int | None, as_json: bool, reader_dir: Path | None,
+             quiet: bool) -> None:
+    """Index the corpus in a temporary folder and score the full ask path (EM/F1, recall@k)."""
+    from .evaluate import evaluate_e2e, load_jsonl
+
+    settings = _settings(reader_dir=reader_dir)
+    records = load_jsonl(corpus)
+    asked = load_jsonl(questions, required=("question",))
+    result = evaluate_e2e(records, asked, settings, k=k, progress=not quiet)
+    _echo_result(result, as_json, {"corpus": str(corpus), "questions": str(questions)})
 
 
 def _spec(settings: Settings):

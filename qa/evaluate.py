@@ -23,11 +23,8 @@ import string
 import sys
 import tempfile
 from collections import Counter
-from functools import wraps
 from pathlib import Path
 from typing import Any, Iterable, Sequence
-
-import click
 
 from .errors import QAError
 from .records import Article, Chunk, Passage
@@ -258,94 +255,3 @@ def evaluate_e2e(corpus: Sequence[dict[str, Any]], questions: Sequence[dict[str,
         service = QAService(settings.with_(index_dir=Path(tmp) / "index"), store=store, embedder=embedder,
                             reader=reader)
         return evaluate_service(service, questions, k=k, progress=progress)
-
-
-# ---- command line --------------------------------------------------------------------------------
-
-
-def _user_errors(func):
-    """qa.cli.user_errors, imported when the command runs so either module may be imported first."""
-
-    @wraps(func)
-    def wrapper(*args, **kwargs):
-        from .cli import user_errors
-
-        return user_errors(func)(*args, **kwargs)
-
-    return wrapper
-
-
-def _cli_settings(**overrides):
-    from .cli import _settings
-
-    return _settings(**overrides)
-
-
-def _echo_result(result: dict[str, Any], as_json: bool, header: dict[str, Any]) -> None:
-    if as_json:
-        click.echo(json.dumps(result, ensure_ascii=False))
-        return
-    rows = header | result
-    width = max(len(k) for k in rows)
-    for key, value in rows.items():
-        click.echo(f"{key:<{width}}  {'-' if value is None else value}")
-
-
-@click.group("eval")
-def eval_group() -> None:
-    """Measure answer quality: the reader alone, or the whole service on a corpus."""
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-
-@eval_group.command("reader")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
-@click.option("--unrelated", is_flag=True,
-              help="Pair each question with another example's context; report the no-answer rate.")
-@click.option("--limit", type=click.IntRange(1), default=None, help="Only the first N examples.")
-@click.option("--reader", "reader_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Reader model directory [default: $QA_READER_DIR or the shipped reader].")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
-@_user_errors
-def eval_reader(file: Path, as_json: bool, unrelated: bool, limit: int | None, reader_dir: Path | None,
-                quiet: bool) -> None:
-    """SQuAD EM/F1 of the reader on FILE (SQuAD-format JSONL), best span per question."""
-    from .read import Reader
-
-    settings = _cli_settings(reader_dir=reader_dir)
-    examples = load_jsonl(file, required=("question", "context", "answers"))
-    reader = Reader(settings.reader_dir, settings.max_seq_len, settings.doc_stride, settings.max_answer_tokens,
-                    settings.max_question_tokens)
-    _set_threads(settings)
-    # --limit keeps the first N questions; unrelated contexts still come from the whole file.
-    result = evaluate_reader(reader, examples[:limit], unrelated=unrelated, progress=not quiet, pool=examples)
-    _echo_result(result, as_json, {"file": str(file), "reader": str(settings.reader_dir)})
-
-
-@eval_group.command("e2e")
-@click.option("--corpus", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="JSONL articles {id, title, text, date, source, url}.")
-@click.option("--questions", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="JSONL questions {id, question, answers: [str], evidence_doc?}.")
-@click.option("--k", type=click.IntRange(1, 50), default=None, help="Passages to read [default: 5].")
-@click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
-@click.option("--reader", "reader_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Reader model directory [default: $QA_READER_DIR or the shipped reader].")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
-@_user_errors
-def eval_e2e(corpus: Path, questions: Path, k: int | None, as_json: bool, reader_dir: Path | None,
-             quiet: bool) -> None:
-    """Index the corpus in a temporary folder and score the full ask path (EM/F1, recall@k)."""
-    settings = _cli_settings(reader_dir=reader_dir)
-    records = load_jsonl(corpus)
-    asked = load_jsonl(questions, required=("question",))
-    _set_threads(settings)
-    result = evaluate_e2e(records, asked, settings, k=k, progress=not quiet)
-    _echo_result(result, as_json, {"corpus": str(corpus), "questions": str(questions)})
-
-
-def _set_threads(settings) -> None:
-    if settings.torch_threads:
-        import torch
-
-        torch.set_num_threads(settings.torch_threads)

@@ -289,6 +289,7 @@ def save(model, tokenizer, output: Path) -> None:
 
 def evaluate(output: Path, eval_paths: list[Path], progress: bool) -> list[dict]:
     """Score the saved model the way the service loads it (float32 on CPU, qa.read.Reader)."""
+    from qa.errors import QAError
     from qa.evaluate import evaluate_reader, load_jsonl
     from qa.read import Reader
 
@@ -299,7 +300,11 @@ def evaluate(output: Path, eval_paths: list[Path], progress: bool) -> list[dict]
         started = time.perf_counter()
         row = {"file": str(path), **evaluate_reader(reader, examples, progress=progress)}
         if n == 0:
-            row["null_rate"] = evaluate_reader(reader, examples, unrelated=True, progress=progress)["null_rate"]
+            try:
+                row["null_rate"] = evaluate_reader(reader, examples, unrelated=True, progress=progress)["null_rate"]
+            except QAError as exc:  # e.g. every example shares one context
+                print(f"warning: no unrelated-context null rate: {exc}", file=sys.stderr)
+                row["null_rate"] = None
         row["seconds"] = round(time.perf_counter() - started, 1)
         print(json.dumps(row), flush=True)
         results.append(row)
@@ -318,7 +323,7 @@ def write_card(output: Path, args: argparse.Namespace, facts: dict, results: lis
         "",
         f"- Initial weights: `{facts['init']}`",
         f"- Training data: {', '.join(f'`{t}`' for t in args.train)} — {facts['answerable']} answerable examples"
-        + (f" (seeded subset of {args.max_examples})" if args.max_examples else "")
+        + (f" (seeded random subset, --max-examples {args.max_examples})" if args.max_examples else "")
         + f" + {facts['unanswerable']} synthetic unanswerable pairs (question + another paragraph of the same"
         " title, else of the same file; target = [CLS]) → "
         f"{facts['windows']} windows.",
@@ -339,12 +344,14 @@ def write_card(output: Path, args: argparse.Namespace, facts: dict, results: lis
             "|---|---|---|---|",
         ]
         lines += [f"| `{Path(r['file']).name}` | {r['n']} | {r['EM']} | {r['F1']} |" for r in results]
-        lines += [
-            "",
-            f"No-answer: paired with an unrelated paragraph (`qa eval reader --unrelated`), the reader "
-            f"answers \"no answer\" for {results[0]['null_rate']:.1%} of `{Path(results[0]['file']).name}` questions.",
-            "",
-        ]
+        first = results[0]
+        if first["null_rate"] is not None:
+            lines += [
+                "",
+                f"No-answer: paired with an unrelated paragraph (`qa eval reader --unrelated`), the reader says "
+                f"\"no answer\" for {first['null_rate']:.1%} of the `{Path(first['file']).name}` questions.",
+            ]
+        lines.append("")
     else:
         lines += ["Not evaluated (no --eval file given).", ""]
     (output / "MODEL_CARD.md").write_text("\n".join(lines), encoding="utf-8")

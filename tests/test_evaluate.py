@@ -8,10 +8,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from qa.config import DEFAULT_READER_DIR
 from qa.errors import QAError
+from qa.cli import eval_group
 from qa.evaluate import (
-    eval_group,
     evaluate_e2e,
     evaluate_reader,
     load_jsonl,
@@ -19,7 +18,6 @@ from qa.evaluate import (
     squad_normalize,
     unrelated_partner,
 )
-from qa.read import Reader
 
 SHARED = Path(__file__).parents[1].parent / "shared"
 XQUAD = SHARED / "data" / "qa" / "eval_xquad_en.jsonl"
@@ -104,12 +102,7 @@ def test_unrelated_partner_skips_same_title_and_context():
         unrelated_partner(pool[0], 0, pool[:2])
 
 
-# ---- reader on real data ---------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def reader():
-    return Reader(DEFAULT_READER_DIR)
+# ---- reader on real data (the session fixtures `reader` and `embedder` come from conftest.py) ------------
 
 
 @pytest.fixture(scope="module")
@@ -181,17 +174,18 @@ def _write_jsonl(path: Path, rows: list[dict]) -> Path:
     return path
 
 
-def test_e2e_on_tiny_corpus(tmp_path):
-    result = evaluate_e2e(CORPUS, QUESTIONS, k=1, progress=False)
+def test_e2e_on_tiny_corpus(embedder, reader):
+    result = evaluate_e2e(CORPUS, QUESTIONS, k=1, reader=reader, embedder=embedder, progress=False)
     assert {"n", "EM", "F1", "recall@k"} <= set(result)
     assert result["n"] == 3 and result["k"] == 1
     assert result["recall@k"] == 1.0
     assert result["F1"] > 50.0
 
 
-def test_e2e_rejects_unknown_evidence_doc():
+def test_e2e_rejects_unknown_evidence_doc(embedder):
     with pytest.raises(QAError, match="evidence_doc 'nope'"):
-        evaluate_e2e(CORPUS, [{"question": "Who?", "answers": ["x"], "evidence_doc": "nope"}], progress=False)
+        evaluate_e2e(CORPUS, [{"question": "Who?", "answers": ["x"], "evidence_doc": "nope"}], embedder=embedder,
+                     progress=False)
 
 
 def test_cli_e2e_json(tmp_path):
