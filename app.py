@@ -1,5 +1,6 @@
-"""Gradio entry point: `python app.py` serves the chat on ./index, building it from the bundled
-sample article first if no index exists yet."""
+"""Entry point: `python app.py` serves the chat UI (/), the embeddable chat (/embed/) and the HTTP
+API (/api/ask, /docs) on ./index, building it from the bundled sample article first if no index
+exists yet. Settings come from QA_* variables (QA_API_TOKEN, QA_FRAME_ANCESTORS, QA_PORT, …)."""
 
 from __future__ import annotations
 

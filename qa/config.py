@@ -6,7 +6,7 @@ Library code receives a Settings instance; only `Settings.from_env` reads the en
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -38,6 +38,11 @@ class Settings:
     # Server.
     host: str = "127.0.0.1"
     port: int = 7860
+    max_k: int = 50  # most passages a client may ask to read (HTTP API)
+    # QA_API_TOKEN: when set, /api/ask and /api/stats require "Authorization: Bearer <token>".
+    api_token: str = field(default="", repr=False)
+    # QA_FRAME_ANCESTORS: origins allowed to show /embed in an iframe (CSP frame-ancestors).
+    frame_ancestors: str = "'self'"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -1,0 +1,393 @@
+"""HTTP API and server: one FastAPI app serving the JSON API, the chat UI and the embeddable chat.
+
+    /               chat UI (Gradio; its own API works with gradio_client, endpoint "/ask")
+    /embed/         the chat alone, for an iframe (CSP frame-ancestors: Settings.frame_ancestors)
+    POST /api/ask   {"question", "history"?, "k"?, "filters"?} → the JSON of `qa ask --json`
+    GET  /api/stats what the index holds
+    GET  /api/health liveness/readiness (never needs the token, never waits for the models)
+    /docs           OpenAPI docs
+
+`Engine` is shared by the UI and the API: one QAService, one lock around retrieval + reading
+(inference is CPU-bound and the models are not meant to run many at once on 2 cores), follow-up
+questions (qa.conversation), and a reload when `qa index add/remove` switched the index on disk.
+"""
+
+# No `from __future__ import annotations`: FastAPI must see the request models defined in create_app.
+import logging
+import re
+import secrets
+import threading
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from .answer import QAService, compose_answer
+from .config import Settings
+from .conversation import contextualize
+from .errors import InvalidQuestion, QAError
+from .records import Answer
+from .retrieve import Filters
+
+log = logging.getLogger("qa.api")
+
+LOCK_TIMEOUT_S = 120.0  # a question waiting longer than this for the models gets 503 (busy)
+MAX_BODY_BYTES = 256 * 1024  # /api/* request bodies
+MAX_HISTORY_TURNS = 50
+MAX_TURN_CHARS = 20_000  # an earlier turn (answers quote passages, so longer than a question)
+MAX_SOURCE_CHARS = 500
+
+
+class Busy(QAError):
+    """The models stayed busy with other questions for LOCK_TIMEOUT_S."""
+
+
+class Engine:
+    def __init__(self, settings: Settings, service: QAService | None = None):
+        self.settings = settings
+        self._service = service or QAService(settings)
+        self._lock = threading.Lock()
+        self._generation = _current_generation(settings.index_dir)
+        self.ready = threading.Event()  # set once the models have answered one question
+
+    @property
+    def service(self) -> QAService:
+        return self._service
+
+    def load(self) -> None:
+        """Load the index now: a missing or damaged index fails before the server starts."""
+        self._service.store
+
+    def warm_up(self) -> None:
+        """Load both models and run them once, so the first user does not wait for it."""
+        try:
+            self.ask("What is in the news?")
+        except Exception:  # noqa: BLE001 - a failed warm-up must not stop the server; asking will report it
+            log.exception("warm-up failed")
+
+    def ask(
+        self,
+        question: str,
+        history: list | None = None,
+        k: int | None = None,
+        filters: Filters | None = None,
+        timeout: float | None = None,
+    ) -> Answer:
+        """Answer `question`; a follow-up retrieves with the conversation (the reader reads the question)."""
+        question = self._service.validate(question)
+        k = self.settings.top_k if k is None else k
+        if not 1 <= k <= self.settings.max_k:
+            raise InvalidQuestion(f"k must be between 1 and {self.settings.max_k}")
+        query = contextualize(question, history or [])
+        if not self._lock.acquire(timeout=LOCK_TIMEOUT_S if timeout is None else timeout):
+            raise Busy("the server is busy answering other questions; try again shortly")
+        try:
+            service = self._reload_if_changed()
+            passages = service.retriever.retrieve(query, k, filters)
+            output = service.reader.read(question, passages)
+        finally:
+            self._lock.release()
+        self.ready.set()
+        return compose_answer(question, passages, output, service.settings.null_threshold)
+
+    def stats(self) -> dict:
+        if self._lock.acquire(blocking=False):  # never wait behind a question just for stats
+            try:
+                self._reload_if_changed()
+            finally:
+                self._lock.release()
+        return self._service.store.stats()
+
+    def _reload_if_changed(self) -> QAService:
+        """Pick up a new index generation written by `qa index add/remove` (caller holds the lock)."""
+        current = self._service
+        generation = _current_generation(self.settings.index_dir)
+        if current._store is not None or generation is None or generation == self._generation:
+            return current
+        try:
+            fresh = QAService(current.settings, embedder=current.embedder, reader=current.reader)
+            fresh.store
+        except QAError as exc:
+            log.warning("index changed on disk but could not be loaded; still serving the previous one: %s", exc)
+            return current
+        self._service, self._generation = fresh, generation
+        log.info("reloaded index %s (%s)", self.settings.index_dir, generation)
+        return fresh
+
+
+def _current_generation(index_dir: Path) -> str | None:
+    try:
+        return (Path(index_dir) / "CURRENT").read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+
+
+# ---- Content-Security-Policy frame-ancestors ------------------------------------------------------
+
+_CSP_SOURCE = re.compile(
+    r"^(?:'self'|'none'|\*|https?:|(?:https?://(?:\*\.)?[a-z0-9-]+|(?:\*\.)?[a-z0-9-]+\.[a-z0-9-]+)(?:\.[a-z0-9-]+)*"
+    r"(?::(?:[0-9]{1,5}|\*))?(?:/[^\s;,'\"]*)?)$",
+    re.IGNORECASE,
+)
+
+
+def frame_ancestors(value: str) -> str:
+    """Validate QA_FRAME_ANCESTORS (space-separated CSP sources, e.g. "'self' https://news.example")."""
+    sources = value.split() or ["'self'"]
+    for source in sources:
+        if not _CSP_SOURCE.match(source):
+            raise QAError(
+                f"QA_FRAME_ANCESTORS: {source[:80]!r} is not a CSP source; use space-separated origins "
+                "such as 'self' https://news.example https://*.example.org, or 'none'"
+            )
+    return " ".join(sources)
+
+
+class SecurityHeaders:
+    """ASGI middleware: CSP frame-ancestors on every response ('self' except under /embed/), nosniff,
+    and a request-size limit on /api/* (413 before the body is read)."""
+
+    def __init__(self, app, embed_ancestors: str, max_body: int = MAX_BODY_BYTES):
+        self.app = app
+        self.embed_policy = f"frame-ancestors {embed_ancestors}".encode()
+        self.default_policy = b"frame-ancestors 'self'"
+        self.max_body = max_body
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        path = scope.get("path", "")
+        if path.startswith("/api/"):
+            length = dict(scope.get("headers") or []).get(b"content-length", b"0")
+            if not length.isdigit() or int(length) > self.max_body:
+                from starlette.responses import JSONResponse
+
+                response = JSONResponse({"error": f"request body over {self.max_body} bytes"}, status_code=413)
+                return await response(scope, receive, send)
+        policy = self.embed_policy if path == "/embed" or path.startswith("/embed/") else self.default_policy
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"content-security-policy"]
+                headers.append((b"content-security-policy", policy))
+                if not any(k.lower() == b"x-content-type-options" for k, _ in headers):
+                    headers.append((b"x-content-type-options", b"nosniff"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+# ---- request and response models --------------------------------------------------------------------
+
+
+def _models(max_question_chars: int, max_k: int):
+    from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+    strict = ConfigDict(extra="forbid", strict=True)
+
+    class Message(BaseModel):
+        model_config = strict
+        role: Literal["user", "assistant"]
+        content: str = Field(max_length=MAX_TURN_CHARS)
+
+    class FiltersIn(BaseModel):
+        model_config = strict
+        source: str | None = Field(None, max_length=MAX_SOURCE_CHARS, description="Exact source name, case-insensitive.")
+        date_from: str | None = Field(None, description="Published on or after this day (YYYY-MM-DD).", examples=["2018-01-01"])
+        date_to: str | None = Field(None, description="Published on or before this day (YYYY-MM-DD).", examples=["2018-12-31"])
+
+        @field_validator("date_from", "date_to")
+        @classmethod
+        def _iso_date(cls, value: str | None) -> str | None:
+            if value is not None:
+                try:
+                    return date.fromisoformat(value).isoformat()
+                except ValueError:
+                    raise ValueError(f"must be a date as YYYY-MM-DD, got {value[:40]!r}") from None
+            return value
+
+        @model_validator(mode="after")
+        def _ordered(self):
+            if self.date_from and self.date_to and self.date_from > self.date_to:
+                raise ValueError("date_from is after date_to")
+            return self
+
+    class AskRequest(BaseModel):
+        model_config = ConfigDict(
+            extra="forbid",
+            strict=True,
+            json_schema_extra={
+                "examples": [
+                    {"question": "What did Sanders say about a second meeting?"},
+                    {
+                        "question": "And what did she say about the letter?",
+                        "history": ["What did Sanders say about a second meeting?"],
+                        "k": 5,
+                        "filters": {"source": None, "date_from": None, "date_to": None},
+                    },
+                ]
+            },
+        )
+        question: str = Field(
+            min_length=1, max_length=max_question_chars,
+            description=f"The question (at most {max_question_chars} characters: QA_MAX_QUESTION_CHARS).",
+        )
+        history: list[Annotated[str, Field(max_length=MAX_TURN_CHARS)] | Message] = Field(
+            default_factory=list, max_length=MAX_HISTORY_TURNS,
+            description="Earlier turns, oldest first: the user's earlier questions as strings, or "
+            '{"role": "user"|"assistant", "content": ...} messages. Follow-up questions ("And what did '
+            'she say…?") are retrieved with them.',
+        )
+        k: int | None = Field(None, ge=1, le=max_k, description=f"Passages to read, 1 to {max_k} (default QA_TOP_K).")
+        filters: FiltersIn | None = None
+
+        @field_validator("question")
+        @classmethod
+        def _not_blank(cls, value: str) -> str:
+            if not value.strip():
+                raise ValueError("the question is empty")
+            return value
+
+    class CitationOut(BaseModel):
+        article_id: str
+        title: str
+        url: str | None
+        date: str | None
+        source: str | None
+        passage: str
+        passage_start: int = Field(description="Offset of the passage in the article text.")
+        answer_start: int = Field(description="Offset of the answer in the passage.")
+        answer_end: int
+
+    class AlternativeOut(BaseModel):
+        answer: str
+        score: float
+        article_id: str
+
+    class AnswerOut(BaseModel):
+        question: str
+        answer: str | None
+        found: bool
+        score: float = Field(description="In [0, 1]; comparable across passages.")
+        citations: list[CitationOut]
+        alternatives: list[AlternativeOut]
+
+    class ErrorOut(BaseModel):
+        error: str
+        details: list[dict[str, Any]] | None = None
+
+    return AskRequest, AnswerOut, ErrorOut
+
+
+# ---- the app ------------------------------------------------------------------------------------------
+
+
+def create_app(settings: Settings, service: QAService | None = None):
+    """The FastAPI app (API + Gradio UI at / + widget at /embed/). Loads the index now."""
+    import gradio as gr
+    from fastapi import Depends, FastAPI, HTTPException, Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse, RedirectResponse
+    from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+    from .app import CSS, EMBED_CSS, build_ui
+
+    ancestors = frame_ancestors(settings.frame_ancestors)
+    engine = Engine(settings, service)
+    engine.load()
+    AskRequest, AnswerOut, ErrorOut = _models(settings.max_question_chars, settings.max_k)
+    errors = {401: {"model": ErrorOut}, 413: {"model": ErrorOut}, 422: {"model": ErrorOut}, 503: {"model": ErrorOut}}
+
+    app = FastAPI(
+        title="News QA",
+        version="1",
+        description="Extractive, cited answers from the indexed news articles. "
+        + ("Send `Authorization: Bearer <QA_API_TOKEN>` to /api/ask and /api/stats." if settings.api_token else ""),
+    )
+    app.state.engine = engine
+    bearer = HTTPBearer(auto_error=False, description="QA_API_TOKEN, when the server sets one")
+
+    def require_token(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
+        token = settings.api_token
+        if not token:
+            return
+        given = credentials.credentials if credentials else ""
+        if not secrets.compare_digest(given.encode(), token.encode()):
+            raise HTTPException(401, "missing or wrong API token (Authorization: Bearer <QA_API_TOKEN>)",
+                                headers={"WWW-Authenticate": "Bearer"})
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException):
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError):
+        details = [
+            {"loc": [str(x) for x in e.get("loc", ())], "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+            for e in exc.errors()
+        ]
+        summary = "; ".join(
+            "body is not valid JSON" if d["type"] == "json_invalid" else f"{'.'.join(d['loc'][1:]) or 'body'}: {d['msg']}"
+            for d in details[:5]
+        )
+        return JSONResponse({"error": f"invalid request: {summary}", "details": details}, status_code=422)
+
+    @app.post("/api/ask", response_model=AnswerOut, responses=errors, dependencies=[Depends(require_token)],
+              summary="Answer a question (with optional conversation history)")
+    def api_ask(body: AskRequest):  # sync: runs in the thread pool, so health stays responsive
+        filters = None
+        if body.filters is not None:
+            source = (body.filters.source or "").strip() or None  # "" (an empty form field) = any source
+            filters = Filters(source, body.filters.date_from, body.filters.date_to)
+        history = [h if isinstance(h, str) else h.model_dump() for h in body.history]
+        try:
+            answer = engine.ask(body.question, history, body.k, filters)
+        except InvalidQuestion as exc:
+            raise HTTPException(422, f"invalid question: {exc}") from None
+        except Busy as exc:
+            raise HTTPException(503, str(exc), headers={"Retry-After": "10"}) from None
+        except QAError as exc:  # the index went missing or bad on disk
+            raise HTTPException(503, str(exc)) from None
+        return answer.to_dict()
+
+    @app.get("/api/stats", responses=errors, dependencies=[Depends(require_token)], summary="What the index holds")
+    def api_stats() -> dict:
+        return engine.stats()
+
+    @app.get("/api/health", summary="Liveness and readiness; open even with a token")
+    async def api_health() -> dict:
+        return {"status": "ok", "ready": engine.ready.is_set()}
+
+    @app.api_route("/api/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+    async def api_not_found(rest: str):  # keep /api/* out of the Gradio app mounted at /
+        if rest in {"ask", "stats", "health"}:
+            raise HTTPException(405, "method not allowed; see /docs")
+        raise HTTPException(404, "no such API endpoint; see /docs")
+
+    @app.get("/embed", include_in_schema=False)
+    async def embed_slash():
+        return RedirectResponse("/embed/")
+
+    theme = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
+    common = dict(server_name=settings.host, server_port=settings.port, run_history=False, ssr_mode=False,
+                  mcp_server=False, theme=theme)
+    gr.mount_gradio_app(app, build_ui(engine, embed=True), path="/embed", footer_links=[], css=EMBED_CSS, **common)
+    gr.mount_gradio_app(app, build_ui(engine), path="/", footer_links=["api"], css=CSS, **common)
+    app.add_middleware(SecurityHeaders, embed_ancestors=ancestors)
+
+    return app
+
+
+def serve(settings: Settings) -> None:
+    import uvicorn
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("qa").setLevel(logging.INFO)
+    app = create_app(settings)
+    # Load and run the models once in the background: the UI is up at once, the first question is fast.
+    threading.Thread(target=app.state.engine.warm_up, name="qa-warm-up", daemon=True).start()
+    base = f"http://{settings.host}:{settings.port}"
+    print(f"News QA on {base}/  (widget {base}/embed/, API {base}/api/ask, docs {base}/docs)", flush=True)
+    if settings.api_token:
+        print("API token required for /api/ask and /api/stats (QA_API_TOKEN)", flush=True)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
