@@ -59,7 +59,7 @@ def main() -> None:
     from qa.store import IndexStore, build_index
 
     rows: list[tuple[str, str]] = []
-    embedder = Embedder()
+    embedder = Embedder.from_settings(Settings.from_env())
     embedder.model  # model load is not part of the build time
     with tempfile.TemporaryDirectory() as tmp:
         index_dir = Path(tmp) / "index"
@@ -108,6 +108,7 @@ def main() -> None:
             ("answered (found) %", f"{100 * found / n:.1f}"),
             ("peak RSS MB", f"{peak_rss_mb():.0f}"),
             ("torch threads", str(torch.get_num_threads())),
+            ("precision (QA_PRECISION)", f"{Settings.from_env().precision} → {embedder.model.dtype}"),
         ]
     width = max(len(k) for k, _ in rows)
     print(f"\n{'metric'.ljust(width)} | value\n{'-' * width}-|------")

@@ -24,7 +24,7 @@ class QAService:
     def __init__(self, settings: Settings, store: IndexStore | None = None, embedder: Embedder | None = None,
                  reader: Reader | None = None):
         self.settings = settings
-        self.embedder = embedder or Embedder(settings.embedder_dir, batch_size=settings.embed_batch_size)
+        self.embedder = embedder or Embedder.from_settings(settings)
         self._store = store
         self._reader = reader
 
@@ -38,10 +38,7 @@ class QAService:
 
     @cached_property
     def reader(self) -> Reader:
-        s = self.settings
-        return self._reader or Reader(
-            s.reader_dir, s.max_seq_len, s.doc_stride, s.max_answer_tokens, s.max_question_tokens
-        )
+        return self._reader or Reader.from_settings(self.settings)
 
     def validate(self, question: str) -> str:
         if not isinstance(question, str) or not question.strip():

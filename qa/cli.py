@@ -74,7 +74,7 @@ def index_build(paths: tuple[Path, ...], index_dir: Path | None, quiet: bool) ->
     _print_skipped(ingested.skipped)
     if not ingested.articles:
         raise click.ClickException("nothing to index: no readable article in the given paths")
-    embedder = Embedder(settings.embedder_dir, batch_size=settings.embed_batch_size)
+    embedder = Embedder.from_settings(settings)
     store, report = build_index(ingested.articles, settings.index_dir, embedder, _spec(settings), progress=not quiet)
     click.echo(
         f"Indexed {len(store.articles)} articles ({len(report.unchanged)} duplicates merged), "
@@ -96,7 +96,7 @@ def index_add(paths: tuple[Path, ...], index_dir: Path | None, quiet: bool) -> N
     settings = _settings(index_dir=index_dir)
     ingested = ingest_paths(paths)
     _print_skipped(ingested.skipped)
-    embedder = Embedder(settings.embedder_dir, batch_size=settings.embed_batch_size)
+    embedder = Embedder.from_settings(settings)
     store, report = update_index(
         settings.index_dir, embedder, _spec(settings), add=ingested.articles, progress=not quiet
     )
@@ -122,7 +122,7 @@ def index_remove(article_ids: tuple[str, ...], index_dir: Path | None) -> None:
     settings = _settings(index_dir=index_dir)
     if not index_exists(settings.index_dir):
         raise IndexNotFound(f"no index in {settings.index_dir}")
-    embedder = Embedder(settings.embedder_dir)
+    embedder = Embedder.from_settings(settings)
     store, report = update_index(settings.index_dir, embedder, _spec(settings), remove=article_ids)
     for missing in report.missing:
         click.echo(f"not in the index: {missing}", err=True)
@@ -243,8 +243,7 @@ def eval_reader(file: Path, as_json: bool, unrelated: bool, limit: int | None, r
 
     settings = _settings(reader_dir=reader_dir)
     examples = load_jsonl(file, required=("question", "context", "answers"))
-    reader = Reader(settings.reader_dir, settings.max_seq_len, settings.doc_stride, settings.max_answer_tokens,
-                    settings.max_question_tokens)
+    reader = Reader.from_settings(settings)
     # --limit keeps the first N questions; unrelated contexts still come from the whole file.
     result = evaluate_reader(reader, examples[:limit], unrelated=unrelated, progress=not quiet, pool=examples)
     _echo_result(result, as_json, {"file": str(file), "reader": str(settings.reader_dir)})

@@ -23,7 +23,10 @@ class Settings:
     chunk_target_words: int = 150
     chunk_max_words: int = 200
     chunk_overlap_sentences: int = 1
-    embed_batch_size: int = 64
+    embed_batch_size: int = 32
+    # Inference dtype for embedder and reader: auto = bfloat16 on CPUs with native bf16 (AMX,
+    # AVX512-BF16), else float32. See README "Performance".
+    precision: str = "auto"
     # Retrieval.
     top_k: int = 5  # passages handed to the reader
     candidates: int = 50  # per retriever, before fusion
@@ -43,6 +46,10 @@ class Settings:
     api_token: str = field(default="", repr=False)
     # QA_FRAME_ANCESTORS: origins allowed to show /embed in an iframe (CSP frame-ancestors).
     frame_ancestors: str = "'self'"
+
+    def __post_init__(self) -> None:
+        if self.precision not in ("auto", "float32", "bfloat16"):
+            raise ValueError(f"QA_PRECISION must be auto, float32 or bfloat16, not {self.precision!r}")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -248,7 +248,7 @@ def evaluate_e2e(corpus: Sequence[dict[str, Any]], questions: Sequence[dict[str,
         evidence = q.get("evidence_doc")
         if evidence not in (None, "") and str(evidence) not in ids:
             raise QAError(f"{_where(q)}: evidence_doc {evidence!r} is not the id of any corpus record")
-    embedder = embedder or Embedder(settings.embedder_dir, batch_size=settings.embed_batch_size)
+    embedder = embedder or Embedder.from_settings(settings)
     spec = ChunkSpec(settings.chunk_target_words, settings.chunk_max_words, settings.chunk_overlap_sentences)
     with tempfile.TemporaryDirectory(prefix="qa-eval-") as tmp:
         store, _ = build_index(articles, Path(tmp) / "index", embedder, spec, progress=False)

@@ -49,6 +49,7 @@ class Reader:
         max_question_tokens: int = 64,
         batch_size: int = 16,
         spans_per_window: int = 10,
+        precision: str = "auto",
     ):
         self.model_dir = Path(model_dir)
         if not (self.model_dir / "config.json").is_file():
@@ -59,6 +60,15 @@ class Reader:
         self.max_question_tokens = max_question_tokens
         self.batch_size = batch_size
         self.spans_per_window = spans_per_window
+        self.precision = precision
+
+    @classmethod
+    def from_settings(cls, settings) -> Reader:
+        s = settings
+        return cls(
+            s.reader_dir, s.max_seq_len, s.doc_stride, s.max_answer_tokens, s.max_question_tokens,
+            precision=s.precision,
+        )
 
     @cached_property
     def tokenizer(self):
@@ -71,11 +81,14 @@ class Reader:
         import torch
         from transformers import AutoModelForQuestionAnswering
 
-        # Weights ship as float16 to stay small; CPUs compute float32 faster and more exactly.
+        from .embed import resolve_precision
+
+        # Weights ship as float16 to stay small; CPUs compute float16 slowly, so load float32 and
+        # run in bfloat16 only where the CPU does that natively (precision "auto").
         model = AutoModelForQuestionAnswering.from_pretrained(
             str(self.model_dir), local_files_only=True, dtype=torch.float32
         )
-        return model.eval()
+        return model.to(resolve_precision(self.precision)).eval()
 
     def read(self, question: str, passages: Sequence[Passage]) -> ReaderOutput:
         if not passages:

@@ -89,3 +89,21 @@ def test_huge_question_is_clipped(reader):
 @pytest.mark.parametrize("text", ["", "   "])
 def test_empty_passages_list(reader, text):
     assert reader.read("Where?", []).spans == []
+
+
+def test_precision_choice(reader):
+    import torch
+
+    from qa.embed import cpu_has_native_bf16, resolve_precision
+    from qa.read import Reader
+
+    assert resolve_precision("float32") is torch.float32
+    assert resolve_precision("auto") is (torch.bfloat16 if cpu_has_native_bf16() else torch.float32)
+    with pytest.raises(ValueError):
+        from qa.config import Settings
+
+        Settings(precision="float16")
+    fp32 = Reader(reader.model_dir, precision="float32")
+    assert next(fp32.model.parameters()).dtype is torch.float32
+    p = passage("In June, the two leaders held a summit in Singapore.")
+    assert fp32.read("Where was the summit held?", [p]).spans[0].text == "Singapore"

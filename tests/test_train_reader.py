@@ -56,7 +56,7 @@ def test_tiny_training_run_gives_a_loadable_float16_reader(tmp_path):
     card = (out / "MODEL_CARD.md").read_text(encoding="utf-8")
     assert "--max-examples 16" in card and "| EM | F1 |" in card and "eval.jsonl" in card
 
-    reader = Reader(out)
+    reader = Reader(out, precision="float32")  # float16 on disk, float32 in memory
     text = "The Harbor Bridge in Port Alden reopened on Friday after repairs by Keller Construction."
     article = Article(id="a", title="Bridge", text=text)
     passage = Passage(Chunk(0, "a", text, 0, len(text)), article, 1.0, 0)
