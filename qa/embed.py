@@ -41,12 +41,12 @@ class Embedder:
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
         self.precision = precision
+        if not (self.model_dir / "config.json").exists():
+            raise ModelNotFound(f"no sentence-transformers model in {self.model_dir}")
 
     @classmethod
     def from_settings(cls, settings) -> Embedder:
         return cls(settings.embedder_dir, batch_size=settings.embed_batch_size, precision=settings.precision)
-        if not (self.model_dir / "config.json").exists():
-            raise ModelNotFound(f"no sentence-transformers model in {self.model_dir}")
 
     @property
     def name(self) -> str:

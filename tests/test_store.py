@@ -169,3 +169,11 @@ def test_edited_text_file_replaces_its_previous_version(tmp_path, embedder):
     assert len(report.updated) == 1 and report.added == []
     assert [a.text for a in store.articles.values()] == ["The mayor resigned on Monday after a vote of no confidence."]
     assert [c.text for c in store.chunks] == ["The mayor resigned on Monday after a vote of no confidence."]
+
+
+def test_missing_embedder_model_dir(tmp_path):
+    from qa.embed import Embedder
+    from qa.errors import ModelNotFound
+
+    with pytest.raises(ModelNotFound, match="no sentence-transformers model"):
+        Embedder(tmp_path)
