@@ -59,54 +59,113 @@ def index() -> None:
 
 
 @index.command("build")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, required=True)
 @INDEX_OPTION
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @user_errors
-def index_build(paths: tuple[Path, ...], index_dir: Path | None, quiet: bool) -> None:
-    """Build a fresh index from files and folders (.txt .md .html .json .jsonl .csv)."""
+def index_build(paths: tuple[str, ...], index_dir: Path | None, quiet: bool) -> None:
+    """Build a fresh index from files, folders, feeds and URLs (.txt .md .html .json .jsonl .csv .rss .atom .xml, http(s)://)."""
     from .embed import Embedder
     from .ingest import ingest_paths
     from .store import build_index
 
     settings = _settings(index_dir=index_dir)
-    ingested = ingest_paths(paths)
-    _print_skipped(ingested.skipped)
+    with _fetcher(settings) as fetcher:
+        ingested = ingest_paths(paths, fetcher=fetcher)
+    _print_skipped(ingested.skipped, ingested.warnings)
     if not ingested.articles:
         raise click.ClickException("nothing to index: no readable article in the given paths")
     embedder = Embedder.from_settings(settings)
-    store, report = build_index(ingested.articles, settings.index_dir, embedder, _spec(settings), progress=not quiet)
+    store, report = build_index(
+        ingested.articles, settings.index_dir, embedder, _spec(settings), progress=not quiet, dedup=_dedup(settings)
+    )
     click.echo(
-        f"Indexed {len(store.articles)} articles ({len(report.unchanged)} duplicates merged), "
+        f"Indexed {len(store.articles)} articles ({len(report.unchanged)} duplicates merged, "
+        f"{len(report.collapsed)} near-duplicates collapsed), "
         f"{len(store.chunks)} chunks, skipped {len(ingested.skipped)} → {settings.index_dir}"
     )
 
 
 @index.command("add")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, required=True)
 @INDEX_OPTION
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @user_errors
-def index_add(paths: tuple[Path, ...], index_dir: Path | None, quiet: bool) -> None:
-    """Add articles; changed articles (same id) are replaced, identical ones left alone."""
+def index_add(paths: tuple[str, ...], index_dir: Path | None, quiet: bool) -> None:
+    """Add articles from files, folders, feeds and URLs; changed articles (same id) are replaced,
+    identical ones left alone, near-duplicates of indexed articles collapsed into them."""
     from .embed import Embedder
     from .ingest import ingest_paths
     from .store import update_index
 
     settings = _settings(index_dir=index_dir)
-    ingested = ingest_paths(paths)
-    _print_skipped(ingested.skipped)
+    with _fetcher(settings) as fetcher:
+        ingested = ingest_paths(paths, fetcher=fetcher)
+    _print_skipped(ingested.skipped, ingested.warnings)
     embedder = Embedder.from_settings(settings)
     store, report = update_index(
-        settings.index_dir, embedder, _spec(settings), add=ingested.articles, progress=not quiet
+        settings.index_dir, embedder, _spec(settings), add=ingested.articles, progress=not quiet,
+        dedup=_dedup(settings),
     )
     click.echo(
         f"Added {len(report.added)}, updated {len(report.updated)}, unchanged {len(report.unchanged)}, "
+        f"collapsed {len(report.collapsed)}, "
         f"skipped {len(ingested.skipped)}; {report.chunks_added} new chunks; "
         f"index now {len(store.articles)} articles, {len(store.chunks)} chunks"
     )
     if ingested.skipped and not ingested.articles:
         sys.exit(1)
+
+
+@index.command("watch")
+@click.argument("feeds", nargs=-1, required=True)
+@INDEX_OPTION
+@click.option("--every", "every", type=click.FloatRange(min=0), default=15.0, show_default=True,
+              help="Minutes between the starts of two rounds.")
+@click.option("--rounds", type=click.IntRange(min=1), default=None, help="Stop after N rounds [default: never].")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@user_errors
+def index_watch(feeds: tuple[str, ...], index_dir: Path | None, every: float, rounds: int | None, quiet: bool) -> None:
+    """Poll FEEDs (URLs or feed files) every --every minutes: add new entries, re-index changed ones.
+
+    Prints one line per round. Ctrl-C between rounds stops cleanly; re-running is safe (no duplicates).
+    """
+    from .embed import Embedder
+    from .watch import watch
+
+    settings = _settings(index_dir=index_dir)
+    embedder = Embedder.from_settings(settings)
+
+    def on_round(report) -> None:
+        _print_skipped(report.skipped, report.warnings)
+        click.echo(report.summary(), err=bool(report.error))
+
+    with _fetcher(settings) as fetcher:
+        reports = watch(
+            feeds, settings.index_dir, embedder, _spec(settings), fetcher, every * 60, rounds,
+            dedup=_dedup(settings), on_round=on_round, progress=not quiet,
+        )
+    if rounds is None or len(reports) < rounds:
+        click.echo(f"Stopped after {len(reports)} rounds.")
+    if reports and reports[-1].error:
+        sys.exit(1)
+
+
+def _fetcher(settings: Settings):
+    from .fetch import Fetcher
+
+    return Fetcher(settings.fetch_timeout, settings.fetch_max_bytes, settings.fetch_max_redirects)
+
+
+def _dedup(settings: Settings):
+    from .dedup import DedupSpec
+
+    if not settings.dedup:
+        return None
+    try:
+        return DedupSpec(settings.dedup_threshold, settings.dedup_shingle_words, settings.dedup_min_words)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 @index.command("remove")
@@ -278,9 +337,11 @@ def _spec(settings: Settings):
     return ChunkSpec(settings.chunk_target_words, settings.chunk_max_words, settings.chunk_overlap_sentences)
 
 
-def _print_skipped(skipped) -> None:
+def _print_skipped(skipped, warnings=()) -> None:
     for item in skipped:
         click.echo(f"skipped {item.origin}: {item.reason}", err=True)
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
 
 
 def main() -> None:

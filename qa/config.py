@@ -46,6 +46,15 @@ class Settings:
     api_token: str = field(default="", repr=False)
     # QA_FRAME_ANCESTORS: origins allowed to show /embed in an iframe (CSP frame-ancestors).
     frame_ancestors: str = "'self'"
+    # Fetching feeds and pages (qa.fetch): seconds per URL, body size limit, redirects followed.
+    fetch_timeout: float = 20.0
+    fetch_max_bytes: int = 10 * 2**20
+    fetch_max_redirects: int = 5
+    # Near-duplicate collapse when adding to the index (qa.dedup); QA_DEDUP=0 turns it off.
+    dedup: bool = True
+    dedup_threshold: float = 0.5  # Jaccard similarity of 5-word shingles
+    dedup_shingle_words: int = 5
+    dedup_min_words: int = 30
 
     def __post_init__(self) -> None:
         if self.precision not in ("auto", "float32", "bfloat16"):

@@ -215,7 +215,12 @@ def evaluate_service(service, questions: Sequence[dict[str, Any]], k: int | None
         evidence = q.get("evidence_doc")
         if evidence not in (None, ""):
             with_evidence += 1
-            retrieved = {p.article.id for p in service.retriever.retrieve(question, k)}
+            # A collapsed near-duplicate counts as retrieved when the copy that was kept is.
+            retrieved = {
+                doc_id
+                for p in service.retriever.retrieve(question, k)
+                for doc_id in (p.article.id, *(a.id for a in p.article.alternates))
+            }
             hits += str(evidence) in retrieved
     n = len(questions)
     return {

@@ -2,7 +2,8 @@
 
 Supported: .txt/.md (title = first non-empty line), .html/.htm (main text, title, date and
 canonical URL via trafilatura), .json/.jsonl/.csv records with fields title, text|content|body,
-date|published, source, url and optional id.
+date|published, source, url and optional id, .rss/.atom/.xml feeds, and http(s) URLs of feeds or
+article pages (qa.feeds, qa.fetch).
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from .records import Article
 TEXT_SUFFIXES = {".txt", ".md"}
 HTML_SUFFIXES = {".html", ".htm"}
 RECORD_SUFFIXES = {".json", ".jsonl", ".csv"}
-SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | RECORD_SUFFIXES
+FEED_SUFFIXES = {".rss", ".atom", ".xml"}
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | RECORD_SUFFIXES | FEED_SUFFIXES
+URL_LIKE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 MAX_FILE_BYTES = 200 * 1024 * 1024
 
 TEXT_FIELDS = ("text", "content", "body")
@@ -50,22 +53,32 @@ class IngestReport:
         self.warnings.extend(other.warnings)
 
 
-def ingest_paths(paths: Iterable[str | Path]) -> IngestReport:
-    """Read every supported file under the given files and folders (recursively, sorted)."""
+def ingest_paths(paths: Iterable[str | Path], fetcher: Any = None) -> IngestReport:
+    """Read every supported file under the given files and folders (recursively, sorted).
+
+    A string that looks like a URL is fetched (qa.feeds.ingest_url): a feed gives its entries, a
+    page one article. `fetcher` (a qa.fetch.Fetcher) sets the limits; by default one is made.
+    """
     report = IngestReport()
-    for path in map(Path, paths):
+    for item in paths:
+        if isinstance(item, str) and URL_LIKE.match(item.strip()):
+            from .feeds import ingest_url
+
+            report.extend(ingest_url(item.strip(), fetcher))
+            continue
+        path = Path(item)
         if not path.exists():
             report.skipped.append(Skipped(str(path), "no such file or folder"))
         elif path.is_dir():
             files = sorted(p for p in path.rglob("*") if p.is_file() and not _hidden(p, path))
             for file in files:
-                report.extend(ingest_file(file, explicit=False))
+                report.extend(ingest_file(file, explicit=False, fetcher=fetcher))
         else:
-            report.extend(ingest_file(path, explicit=True))
+            report.extend(ingest_file(path, explicit=True, fetcher=fetcher))
     return report
 
 
-def ingest_file(path: Path, explicit: bool = True) -> IngestReport:
+def ingest_file(path: Path, explicit: bool = True, fetcher: Any = None) -> IngestReport:
     """Articles from one file. Files of unknown type found inside a folder are reported too."""
     report = IngestReport()
     suffix = path.suffix.lower()
@@ -78,8 +91,13 @@ def ingest_file(path: Path, explicit: bool = True) -> IngestReport:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
             raise IngestError(f"file is larger than {MAX_FILE_BYTES // 2**20} MiB")
-        text = decode_bytes(path.read_bytes())
-        if suffix in TEXT_SUFFIXES:
+        data = path.read_bytes()
+        text = decode_bytes(data)
+        if suffix in FEED_SUFFIXES:
+            from .feeds import ingest_feed_file
+
+            report.extend(ingest_feed_file(path, data, fetcher))
+        elif suffix in TEXT_SUFFIXES:
             report.articles.append(article_from_text(text, origin=str(path.resolve()), markdown=suffix == ".md"))
         elif suffix in HTML_SUFFIXES:
             report.articles.append(article_from_html(text, origin=str(path.resolve())))
@@ -94,7 +112,7 @@ def ingest_file(path: Path, explicit: bool = True) -> IngestReport:
 
 def is_whole_file(origin: str | None) -> bool:
     """True when the origin is a file holding exactly one article (not a record in a JSONL/CSV)."""
-    return bool(origin) and Path(origin).suffix.lower() in TEXT_SUFFIXES | HTML_SUFFIXES
+    return bool(origin) and "://" not in origin and Path(origin).suffix.lower() in TEXT_SUFFIXES | HTML_SUFFIXES
 
 
 def decode_bytes(data: bytes) -> str:

@@ -11,6 +11,19 @@ from typing import Any
 
 
 @dataclass(frozen=True)
+class Alternate:
+    """Another copy of an article (the same story syndicated elsewhere), collapsed into it by qa.dedup."""
+
+    id: str
+    url: str | None = None
+    source: str | None = None
+    title: str | None = None
+    published: str | None = None
+    similarity: float = 1.0  # Jaccard similarity of the two texts' word shingles
+    content_id: str | None = None  # hash of the copy's title + text: tells an unchanged copy on re-adding
+
+
+@dataclass(frozen=True)
 class Article:
     id: str
     title: str
@@ -19,9 +32,17 @@ class Article:
     published: str | None = None  # ISO 8601 date or datetime
     source: str | None = None
     origin: str | None = None  # file (and line) it came from, for error messages
+    alternates: tuple[Alternate, ...] = ()  # near-duplicate copies kept once (qa.dedup)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Article:
+        """Inverse of to_dict; records written before `alternates` existed load with none."""
+        data = dict(data)
+        data["alternates"] = tuple(Alternate(**a) for a in data.get("alternates") or ())
+        return cls(**data)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ Layout of an index directory (see index/README.md):
         articles.jsonl one Article per line (with its full text)
         chunks.jsonl   [article_id, start, end] per line, in vector order
         vectors.faiss  FAISS IndexFlatIP of normalized embeddings (row i = chunk i)
+        signatures.npy MinHash signature per article (row i = line i of articles.jsonl), for qa.dedup
 
 Every change writes a new generation in a temporary directory, renames it into place and only
 then points CURRENT at it, so a crash or Ctrl-C at any moment leaves the previous index loadable.
@@ -23,7 +24,7 @@ import re
 import shutil
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -31,15 +32,17 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from .chunk import ChunkSpec, chunk_article
+from .dedup import DedupSpec, Match, index_against, signatures as dedup_signatures
 from .embed import Embedder, passage_text
-from .ingest import is_whole_file
+from .ingest import content_id, is_whole_file
 from .errors import IndexCorrupt, IndexIncompatible, IndexNotFound, QAError
-from .records import Article, Chunk
+from .records import Alternate, Article, Chunk
 
 FORMAT = "news-qa-index"
 FORMAT_VERSION = 1
 GENERATION = re.compile(r"^gen-[0-9a-f-]+$")
-FILES = ("articles.jsonl", "chunks.jsonl", "vectors.faiss")
+FILES = ("articles.jsonl", "chunks.jsonl", "vectors.faiss", "signatures.npy")
+OPTIONAL_FILES = ("signatures.npy",)  # absent from indexes written before near-duplicate collapse
 
 
 @dataclass
@@ -50,6 +53,7 @@ class UpdateReport:
     removed: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     chunks_added: int = 0
+    collapsed: dict[str, str] = field(default_factory=dict)  # near-duplicate id -> id of the article kept
 
 
 class IndexStore:
@@ -65,6 +69,8 @@ class IndexStore:
         vectors=None,
         created_at: str | None = None,
         updated_at: str | None = None,
+        signatures: dict[str, np.ndarray] | None = None,
+        signature_params: dict | None = None,
     ):
         import faiss
 
@@ -76,6 +82,9 @@ class IndexStore:
         self.vectors = vectors if vectors is not None else faiss.IndexFlatIP(dim)
         self.created_at = created_at or _now()
         self.updated_at = updated_at or self.created_at
+        # MinHash signatures (qa.dedup) of the articles long enough to have one, made with signature_params.
+        self.signatures: dict[str, np.ndarray] = signatures or {}
+        self.signature_params = signature_params if signatures is not None else None
         if self.vectors.ntotal != len(self.chunks):
             raise IndexCorrupt(f"index has {self.vectors.ntotal} vectors but {len(self.chunks)} chunks")
 
@@ -85,22 +94,32 @@ class IndexStore:
 
     # ---- updates -------------------------------------------------------------------------
 
-    def add(self, articles: Iterable[Article], embedder: Embedder, progress: bool = False) -> UpdateReport:
-        """Add new articles, replace changed ones, skip identical ones.
+    def add(
+        self, articles: Iterable[Article], embedder: Embedder, progress: bool = False, dedup: DedupSpec | None = None
+    ) -> UpdateReport:
+        """Add new articles, replace changed ones, skip identical ones, collapse near-duplicates.
 
         An article replaces the indexed one with the same id; an article from a single-article
         file (.txt, .md, .html) also replaces the one read earlier from the same file, whose
-        content-hash id changed when the file was edited.
+        content-hash id changed when the file was edited. With `dedup`, a *new* article whose
+        text is a near-duplicate (qa.dedup) of an indexed one or of an earlier one in the batch
+        is not indexed but recorded in that article's `alternates`; re-adding such a copy
+        unchanged is a no-op. Updates (same id) are never collapsed and keep their alternates.
         """
         self._check_embedder(embedder)
         report = UpdateReport()
         incoming: dict[str, Article] = {}
         from_file = {a.origin: a.id for a in self.articles.values() if is_whole_file(a.origin)}
         superseded: set[str] = set()
+        copies = {alt.id: (owner.id, alt) for owner in self.articles.values() for alt in owner.alternates}
         for article in articles:
             old = incoming.get(article.id) or self.articles.get(article.id)
             if old is not None and _same_content(old, article):
                 report.unchanged.append(article.id)
+                continue
+            known = copies.get(article.id)
+            if old is None and dedup is not None and known and known[1].content_id == content_id(article.title, article.text):
+                report.unchanged.append(article.id)  # a copy already collapsed into an indexed article
                 continue
             previous = from_file.get(article.origin) if is_whole_file(article.origin) else None
             if previous is not None and previous != article.id:
@@ -109,9 +128,45 @@ class IndexStore:
                 report.updated.append(article.id)
             elif article.id not in incoming:
                 report.added.append(article.id)
+            base = old or (self.articles.get(previous) if previous else None)
+            if base is not None and base.alternates and not article.alternates:
+                article = replace(article, alternates=base.alternates)  # an update keeps its copies
             incoming[article.id] = article
         if not incoming:
             return report
+        # Alternates lists that change without re-embedding their article (copy left, copy added).
+        owners: dict[str, Article] = {}
+
+        def owner(article_id: str) -> Article:
+            return incoming.get(article_id) or owners.get(article_id) or self.articles[article_id]
+
+        def set_alternates(article_id: str, alternates: tuple[Alternate, ...]) -> None:
+            changed = replace(owner(article_id), alternates=alternates)
+            if article_id in incoming:
+                incoming[article_id] = changed
+            else:
+                owners[article_id] = changed
+
+        for article_id in list(incoming):
+            if article_id in copies:  # a recorded copy is now indexed (or re-checked): drop the old record
+                owner_id = copies[article_id][0]
+                if owner_id in self.articles and owner_id not in superseded:
+                    set_alternates(owner_id, tuple(a for a in owner(owner_id).alternates if a.id != article_id))
+        new_sigs: dict[str, np.ndarray | None] = {}
+        if dedup is not None:
+            new_sigs = dict(zip(incoming, dedup_signatures((a.text for a in incoming.values()), dedup)))
+            updated = set(report.updated)
+            for article_id, match in self._near_duplicates(incoming, new_sigs, updated, superseded, dedup).items():
+                copy = incoming.pop(article_id)
+                report.added.remove(article_id)
+                report.collapsed[article_id] = match.key
+                alternate = Alternate(
+                    id=copy.id, url=copy.url, source=copy.source, title=copy.title, published=copy.published,
+                    similarity=match.similarity, content_id=content_id(copy.title, copy.text),
+                )
+                kept = owner(match.key)
+                set_alternates(match.key, tuple(a for a in kept.alternates if a.id != copy.id) + (alternate,))
+                new_sigs.pop(article_id, None)
         new_chunks: list[Chunk] = []
         for article in incoming.values():
             new_chunks.extend(chunk_article(article, self.spec, first_id=len(new_chunks)))
@@ -121,13 +176,62 @@ class IndexStore:
         self._drop((set(incoming) & set(self.articles)) | superseded)
         for article_id in superseded:
             del self.articles[article_id]
+            self.signatures.pop(article_id, None)
         offset = len(self.chunks)
         self.chunks.extend(Chunk(offset + c.id, c.article_id, c.text, c.start, c.end) for c in new_chunks)
-        self.vectors.add(vectors)
+        if len(new_chunks):
+            self.vectors.add(vectors)
         self.articles.update(incoming)
+        self.articles.update(owners)
+        for article_id in incoming:
+            sig = new_sigs.get(article_id)
+            if sig is not None:
+                self.signatures[article_id] = sig
+            else:
+                self.signatures.pop(article_id, None)  # recomputed when next needed
         self.updated_at = _now()
         report.chunks_added = len(new_chunks)
         return report
+
+    def _near_duplicates(
+        self,
+        incoming: dict[str, Article],
+        sigs: dict[str, np.ndarray | None],
+        updated: set[str],
+        superseded: set[str],
+        spec: DedupSpec,
+    ) -> dict[str, Match]:
+        """New incoming articles that copy an indexed article or an earlier kept one in the batch."""
+        replaced = (set(incoming) & set(self.articles)) | superseded
+        self._ensure_signatures(spec, skip=replaced)
+
+        def text_of(article_id: str) -> str:
+            return incoming[article_id].text if article_id in incoming else self.articles[article_id].text
+
+        keys = [k for k in self.signatures if k not in replaced and k in self.articles]
+        stored = np.stack([self.signatures[k] for k in keys]) if keys else np.zeros((0, spec.num_perm), np.uint32)
+        index = index_against(spec, text_of, keys, stored, [s for s in sigs.values() if s is not None])
+        fresh = [a for a in incoming.values() if a.id not in updated]
+        for article in incoming.values():  # updates first: they stay, and later copies collapse into them
+            if article.id in updated and sigs.get(article.id) is not None:
+                index.add(article.id, sigs[article.id])
+        found: dict[str, Match] = {}
+        for article in fresh:
+            match = index.find(article.text, sigs.get(article.id))
+            if match is not None:
+                found[article.id] = match
+            elif sigs.get(article.id) is not None:
+                index.add(article.id, sigs[article.id])
+        return found
+
+    def _ensure_signatures(self, spec: DedupSpec, skip: set[str] = frozenset()) -> None:
+        """Signatures for indexed articles lacking one (indexes written before them, or other parameters)."""
+        if self.signature_params != spec.signature_params:
+            self.signatures, self.signature_params = {}, spec.signature_params
+        missing = [a for a in self.articles.values() if a.id not in self.signatures and a.id not in skip]
+        for article, sig in zip(missing, dedup_signatures((a.text for a in missing), spec)):
+            if sig is not None:
+                self.signatures[article.id] = sig
 
     def remove(self, article_ids: Iterable[str]) -> UpdateReport:
         report = UpdateReport()
@@ -138,6 +242,7 @@ class IndexStore:
             self._drop(set(report.removed))
             for article_id in report.removed:
                 del self.articles[article_id]
+                self.signatures.pop(article_id, None)
             self.updated_at = _now()
         return report
 
@@ -171,6 +276,7 @@ class IndexStore:
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "sources": sorted({a.source for a in self.articles.values() if a.source}),
+            "alternates": sum(len(a.alternates) for a in self.articles.values()),
         }
 
     # ---- persistence ---------------------------------------------------------------------
@@ -192,6 +298,12 @@ class IndexStore:
                 for chunk in self.chunks:
                     f.write(json.dumps([chunk.article_id, chunk.start, chunk.end], ensure_ascii=False) + "\n")
             faiss.write_index(self.vectors, str(tmp / "vectors.faiss"))
+            width = (self.signature_params or {}).get("num_perm", 0)
+            rows = np.zeros((len(self.articles), width), dtype=np.uint32)  # all zeros: no signature
+            for i, article_id in enumerate(self.articles):
+                if width and article_id in self.signatures:
+                    rows[i] = self.signatures[article_id]
+            np.save(tmp / "signatures.npy", rows, allow_pickle=False)
             manifest = {
                 "format": FORMAT,
                 "format_version": FORMAT_VERSION,
@@ -204,6 +316,7 @@ class IndexStore:
                 "counts": {"articles": len(self.articles), "chunks": len(self.chunks)},
                 "created_at": self.created_at,
                 "updated_at": self.updated_at,
+                "signatures": self.signature_params,
                 "files": {f: _sha256(tmp / f) for f in FILES},
             }
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
@@ -241,6 +354,9 @@ class IndexStore:
                 f"(dim {embedder_info.get('dim')}), but this service uses {embedder.name} "
                 f"(dim {embedder.dim}); rebuild it with `qa index build`"
             )
+        for file in FILES:
+            if file not in manifest["files"] and file not in OPTIONAL_FILES:
+                raise IndexCorrupt(f"index {index_dir} is damaged: manifest.json does not list {file}; rebuild it")
         for file, digest in manifest["files"].items():
             path = gen / file
             if file not in FILES or not path.is_file() or _sha256(path) != digest:
@@ -249,8 +365,9 @@ class IndexStore:
             articles = {}
             with open(gen / "articles.jsonl", encoding="utf-8") as f:
                 for line in f:
-                    article = Article(**json.loads(line))
+                    article = Article.from_dict(json.loads(line))
                     articles[article.id] = article
+            signatures, signature_params = _read_signatures(gen, manifest, list(articles))
             chunks = []
             with open(gen / "chunks.jsonl", encoding="utf-8") as f:
                 for i, line in enumerate(f):
@@ -272,6 +389,8 @@ class IndexStore:
             vectors,
             manifest.get("created_at"),
             manifest.get("updated_at"),
+            signatures,
+            signature_params,
         )
 
 
@@ -312,6 +431,17 @@ def _read_manifest(gen: Path) -> dict:
     return manifest
 
 
+def _read_signatures(gen: Path, manifest: dict, ids: list[str]) -> tuple[dict[str, np.ndarray] | None, dict | None]:
+    """Stored MinHash signatures by article id; (None, None) for an index written without them."""
+    params = manifest.get("signatures")
+    if not isinstance(params, dict) or "signatures.npy" not in manifest["files"]:
+        return None, None
+    rows = np.load(gen / "signatures.npy", allow_pickle=False)
+    if rows.shape != (len(ids), params.get("num_perm")) or rows.dtype != np.uint32:
+        raise ValueError(f"signatures.npy has shape {rows.shape}, expected ({len(ids)}, {params.get('num_perm')})")
+    return {article_id: rows[i] for i, article_id in enumerate(ids) if rows[i].any()}, params
+
+
 def _same_content(a: Article, b: Article) -> bool:
     return (a.title, a.text, a.url, a.published, a.source) == (b.title, b.text, b.url, b.published, b.source)
 
@@ -341,12 +471,17 @@ def _now() -> str:
 
 
 def build_index(
-    articles: Iterable[Article], index_dir: Path, embedder: Embedder, spec: ChunkSpec, progress: bool = False
+    articles: Iterable[Article],
+    index_dir: Path,
+    embedder: Embedder,
+    spec: ChunkSpec,
+    progress: bool = False,
+    dedup: DedupSpec | None = DedupSpec(),
 ) -> tuple[IndexStore, UpdateReport]:
-    """A fresh index of exactly these articles, replacing whatever index_dir held (atomically)."""
+    """A fresh index of these articles (near-duplicates collapsed unless dedup=None), replacing index_dir atomically."""
     with write_lock(index_dir):
         store = IndexStore.new(embedder, spec)
-        report = store.add(articles, embedder, progress=progress)
+        report = store.add(articles, embedder, progress=progress, dedup=dedup)
         store.save(index_dir)
     return store, report
 
@@ -358,15 +493,16 @@ def update_index(
     add: Iterable[Article] = (),
     remove: Iterable[str] = (),
     progress: bool = False,
+    dedup: DedupSpec | None = DedupSpec(),
 ) -> tuple[IndexStore, UpdateReport]:
     """Add/replace and remove articles in place; creates the index if there is none yet."""
     with write_lock(index_dir):
         store = IndexStore.load(index_dir, embedder) if index_exists(index_dir) else IndexStore.new(embedder, spec)
         report = store.remove(remove)
-        added = store.add(add, embedder, progress=progress)
-        report.added, report.updated, report.unchanged, report.chunks_added = (
-            added.added, added.updated, added.unchanged, added.chunks_added,
+        added = store.add(add, embedder, progress=progress, dedup=dedup)
+        report.added, report.updated, report.unchanged, report.chunks_added, report.collapsed = (
+            added.added, added.updated, added.unchanged, added.chunks_added, added.collapsed,
         )
-        if report.added or report.updated or report.removed or not index_exists(index_dir):
+        if report.added or report.updated or report.removed or report.collapsed or not index_exists(index_dir):
             store.save(index_dir)
     return store, report

@@ -1,0 +1,226 @@
+"""qa.fetch against a local HTTP server (127.0.0.1, free port); no outside network.
+
+`NewsServer` is also used by tests/test_feeds.py and tests/test_watch.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from qa.fetch import FEED_TYPES, HTML_TYPES, Fetcher, FetchError
+
+
+@dataclass
+class Route:
+    body: bytes = b""
+    content_type: str = "text/html; charset=utf-8"
+    status: int = 200
+    headers: dict = field(default_factory=dict)
+    delay: float = 0.0  # seconds before answering
+    drip: float = 0.0  # seconds between body chunks (slow body)
+    stream_bytes: int = 0  # send this many bytes without Content-Length (huge response)
+    etag: bool = False  # answer If-None-Match with 304
+
+
+class NewsServer:
+    """http.server in a thread; tests set `routes[path] = Route(...)` and read `hits` / `requests`."""
+
+    def __init__(self):
+        self.routes: dict[str, Route] = {}
+        self.hits: dict[str, int] = {}
+        self.requests: list[tuple[str, dict]] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):  # quiet
+                pass
+
+            def do_GET(self):
+                path = self.path
+                server.hits[path] = server.hits.get(path, 0) + 1
+                server.requests.append((path, dict(self.headers)))
+                route = server.routes.get(path) or server.routes.get(path.split("?")[0])
+                if route is None:
+                    return self._send(404, "text/plain", b"not found")
+                if route.delay:
+                    time.sleep(route.delay)
+                etag = f'"{hashlib.sha1(route.body).hexdigest()[:12]}"'
+                if route.etag and self.headers.get("If-None-Match") == etag:
+                    return self._send(304, route.content_type, b"", {"ETag": etag})
+                headers = dict(route.headers) | ({"ETag": etag} if route.etag else {})
+                if route.stream_bytes:
+                    self.send_response(route.status)
+                    self.send_header("Content-Type", route.content_type)
+                    self.send_header("Connection", "close")
+                    self.end_headers()
+                    chunk = b"x" * 65536
+                    try:
+                        for _ in range(route.stream_bytes // len(chunk)):
+                            self.wfile.write(chunk)
+                    except (BrokenPipeError, ConnectionResetError):
+                        pass
+                    self.close_connection = True
+                    return
+                self._send(route.status, route.content_type, route.body, headers, route.drip)
+
+            def _send(self, status, content_type, body, headers=None, drip=0.0):
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
+                self.end_headers()
+                try:
+                    if drip:
+                        for i in range(0, len(body), 16):
+                            self.wfile.write(body[i : i + 16])
+                            self.wfile.flush()
+                            time.sleep(drip)
+                    else:
+                        self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def __enter__(self) -> NewsServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server():
+    with NewsServer() as s:
+        yield s
+
+
+@pytest.fixture
+def fetcher():
+    with Fetcher(timeout=1.0, max_bytes=256 * 1024, max_redirects=3) as f:
+        yield f
+
+
+PAGE = b"<html><head><title>Hello</title></head><body><p>Hi.</p></body></html>"
+
+
+def test_page_with_user_agent_and_charset(server, fetcher):
+    server.routes["/a"] = Route(PAGE, "text/html; charset=ISO-8859-1")
+    response = fetcher.get(server.url("/a"), accept=HTML_TYPES)
+    assert response.status == 200 and response.body == PAGE
+    assert response.content_type == "text/html" and response.charset == "ISO-8859-1"
+    assert response.final_url == response.url == server.url("/a")
+    _, headers = server.requests[-1]
+    assert headers["User-Agent"].startswith("news-qa/")
+
+
+def test_redirects_are_followed_and_bounded(server, fetcher):
+    server.routes["/old"] = Route(status=301, headers={"Location": "/mid"})
+    server.routes["/mid"] = Route(status=302, headers={"Location": server.url("/new")})
+    server.routes["/new"] = Route(PAGE)
+    response = fetcher.get(server.url("/old"))
+    assert response.final_url == server.url("/new") and response.url == server.url("/old")
+    for i in range(6):
+        server.routes[f"/hop{i}"] = Route(status=302, headers={"Location": f"/hop{i + 1}"})
+    with pytest.raises(FetchError, match="too many redirects"):
+        fetcher.get(server.url("/hop0"))
+
+
+def test_redirect_loop(server, fetcher):
+    server.routes["/x"] = Route(status=302, headers={"Location": "/y"})
+    server.routes["/y"] = Route(status=302, headers={"Location": "/x"})
+    with pytest.raises(FetchError, match="redirect loop"):
+        fetcher.get(server.url("/x"))
+
+
+@pytest.mark.parametrize("target", ["ftp://127.0.0.1/file", "file:///etc/passwd", "javascript:alert(1)"])
+def test_redirect_to_other_scheme_is_refused(server, fetcher, target):
+    server.routes["/r"] = Route(status=302, headers={"Location": target})
+    with pytest.raises(FetchError, match="non-http"):
+        fetcher.get(server.url("/r"))
+    assert server.hits.get("/r") == 1 and len(server.requests) == 1
+
+
+@pytest.mark.parametrize("url", ["ftp://example.org/feed", "file:///etc/passwd", "/etc/passwd"])
+def test_only_http_urls(fetcher, url):
+    with pytest.raises(FetchError, match="not an http"):
+        fetcher.get(url)
+
+
+def test_slow_server_times_out(server, fetcher):
+    server.routes["/slow"] = Route(PAGE, delay=3)
+    start = time.monotonic()
+    with pytest.raises(FetchError, match="timed out after 1 s"):
+        fetcher.get(server.url("/slow"))
+    assert time.monotonic() - start < 2.5
+
+
+def test_slow_body_hits_the_overall_deadline(server, fetcher):
+    server.routes["/drip"] = Route(PAGE * 4, drip=0.1)  # ~18 chunks: about 1.8 s
+    with pytest.raises(FetchError, match="timed out"):
+        fetcher.get(server.url("/drip"))
+
+
+def test_huge_responses_are_cut_off(server, fetcher):
+    server.routes["/declared"] = Route(b"x" * (300 * 1024))
+    with pytest.raises(FetchError, match=r"larger than 256 KiB \(300 KiB declared\)"):
+        fetcher.get(server.url("/declared"))
+    server.routes["/stream"] = Route(stream_bytes=50 * 2**20)
+    with pytest.raises(FetchError, match="larger than 256 KiB"):
+        fetcher.get(server.url("/stream"))
+
+
+def test_content_type_check(server, fetcher):
+    server.routes["/doc.pdf"] = Route(b"%PDF-1.4", "application/pdf")
+    with pytest.raises(FetchError, match="unsupported content type application/pdf"):
+        fetcher.get(server.url("/doc.pdf"), accept=HTML_TYPES | FEED_TYPES)
+    assert fetcher.get(server.url("/doc.pdf")).body == b"%PDF-1.4"  # no accept: anything
+
+
+def test_http_errors(server, fetcher):
+    with pytest.raises(FetchError, match="HTTP 404"):
+        fetcher.get(server.url("/missing"))
+    server.routes["/boom"] = Route(b"oops", status=500)
+    with pytest.raises(FetchError, match="HTTP 500"):
+        fetcher.get(server.url("/boom"))
+
+
+def test_connection_refused():
+    with NewsServer() as s:
+        url = s.url("/gone")
+    with Fetcher(timeout=1.0) as f, pytest.raises(FetchError, match="cannot fetch"):
+        f.get(url)
+
+
+def test_conditional_get(server, fetcher):
+    server.routes["/feed"] = Route(b"<rss/>", "application/rss+xml", etag=True)
+    first = fetcher.get(server.url("/feed"))
+    assert first.etag and not first.not_modified
+    second = fetcher.get(server.url("/feed"), etag=first.etag)
+    assert second.not_modified and second.body == b""
+    assert server.requests[-1][1]["If-None-Match"] == first.etag
+
+
+def test_text_decoding():
+    from qa.fetch import Response
+
+    latin = "<html><head><meta charset='windows-1252'></head><body>Café</body></html>".encode("cp1252")
+    assert "Café" in Response("u", "u", 200, "text/html", None, latin).text()
+    assert "Café" in Response("u", "u", 200, "text/html", None, "Café".encode()).text()
