@@ -74,7 +74,7 @@ def main() -> None:
     from qa.config import Settings
     from qa.embed import Embedder, passage_text
     from qa.ingest import ingest_paths
-    from qa.store import IndexStore, build_index
+    from qa.store import build_index
 
     rows: list[tuple[str, str]] = []
     embedder = Embedder.from_settings(Settings.from_env())

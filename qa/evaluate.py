@@ -17,7 +17,6 @@ EM and F1 are percentages (1 decimal), null_rate and recall@k fractions in [0, 1
 from __future__ import annotations
 
 import json
-import os
 import re
 import string
 import sys

@@ -94,3 +94,12 @@ def service(sample_index, embedder, reader):
     from qa.answer import QAService
 
     return QAService(Settings(index_dir=sample_index), embedder=embedder, reader=reader)
+
+
+@pytest.fixture
+def server():
+    """A local HTTP server (tests/http_server.py) whose routes a test fills in."""
+    from .http_server import NewsServer
+
+    with NewsServer() as s:
+        yield s

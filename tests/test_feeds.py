@@ -8,7 +8,7 @@ from qa.feeds import entry_date, ingest_url
 from qa.fetch import Fetcher
 from qa.ingest import ingest_paths
 
-from .test_fetch import NewsServer, Route
+from .http_server import Route
 
 BODY = (
     "The city council approved the new harbour bridge on Tuesday after a long debate about its cost. "
@@ -63,12 +63,6 @@ def page(title: str, body: str, canonical: str | None = None, og_url: str | None
     paragraphs = "".join(f"<p>{s}.</p>" for s in body.split(". ") if s)
     return (f"<html><head>{head}</head><body><nav>Home | News | Sport</nav><article><h1>{title}</h1>"
             f"{paragraphs}</article><footer>Copyright</footer></body></html>").encode("utf-8")
-
-
-@pytest.fixture
-def server():
-    with NewsServer() as s:
-        yield s
 
 
 @pytest.fixture

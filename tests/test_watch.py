@@ -15,17 +15,11 @@ from qa.watch import STATE_FILE, run_round, watch
 from .conftest import SPEC
 from .test_dedup import COPY, OTHER, STORY
 from .test_feeds import BODY, atom, page, rss
-from .test_fetch import NewsServer, Route
+from .http_server import Route
 
 STORM = ("A winter storm closed thirty schools along the coast on Friday. Forecasters expect winds of 120 "
          "kilometres per hour until Sunday, and ferries to the islands were cancelled. The council opened two "
          "shelters for families whose homes lost power, and asked drivers to stay off the coast road.")
-
-
-@pytest.fixture
-def server():
-    with NewsServer() as s:
-        yield s
 
 
 @pytest.fixture
