@@ -29,7 +29,7 @@ def main() -> None:
         if not index_exists(settings.index_dir):
             print(f"No index in {settings.index_dir}; building it from the sample in {SAMPLE_DIR}")
             articles = ingest_paths([SAMPLE_DIR]).articles
-            spec = ChunkSpec(settings.chunk_target_words, settings.chunk_max_words, settings.chunk_overlap_sentences)
+            spec = ChunkSpec.from_settings(settings)
             build_index(articles, settings.index_dir, Embedder.from_settings(settings), spec, progress=True)
         launch(settings)
     except QAError as exc:

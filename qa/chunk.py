@@ -28,6 +28,10 @@ class ChunkSpec:
         if self.overlap_sentences < 0:
             raise ValueError("overlap_sentences must be >= 0")
 
+    @classmethod
+    def from_settings(cls, settings) -> ChunkSpec:
+        return cls(settings.chunk_target_words, settings.chunk_max_words, settings.chunk_overlap_sentences)
+
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
     """(start, end) of each sentence; a sentence longer than a chunk is cut later, by words."""

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from .chunk import ChunkSpec
 from .config import Settings
 from .errors import QAError
 
@@ -77,7 +78,8 @@ def index_build(paths: tuple[str, ...], index_dir: Path | None, quiet: bool) -> 
         raise click.ClickException("nothing to index: no readable article in the given paths")
     embedder = Embedder.from_settings(settings)
     store, report = build_index(
-        ingested.articles, settings.index_dir, embedder, _spec(settings), progress=not quiet, dedup=_dedup(settings)
+        ingested.articles, settings.index_dir, embedder, ChunkSpec.from_settings(settings),
+        progress=not quiet, dedup=_dedup(settings),
     )
     click.echo(
         f"Indexed {len(store.articles)} articles ({len(report.unchanged)} duplicates merged, "
@@ -104,7 +106,7 @@ def index_add(paths: tuple[str, ...], index_dir: Path | None, quiet: bool) -> No
     _print_skipped(ingested.skipped, ingested.warnings)
     embedder = Embedder.from_settings(settings)
     store, report = update_index(
-        settings.index_dir, embedder, _spec(settings), add=ingested.articles, progress=not quiet,
+        settings.index_dir, embedder, ChunkSpec.from_settings(settings), add=ingested.articles, progress=not quiet,
         dedup=_dedup(settings),
     )
     click.echo(
@@ -142,7 +144,7 @@ def index_watch(feeds: tuple[str, ...], index_dir: Path | None, every: float, ro
 
     with _fetcher(settings) as fetcher:
         reports = watch(
-            feeds, settings.index_dir, embedder, _spec(settings), fetcher, every * 60, rounds,
+            feeds, settings.index_dir, embedder, ChunkSpec.from_settings(settings), fetcher, every * 60, rounds,
             dedup=_dedup(settings), on_round=on_round, progress=not quiet,
         )
     if rounds is None or len(reports) < rounds:
@@ -160,10 +162,8 @@ def _fetcher(settings: Settings):
 def _dedup(settings: Settings):
     from .dedup import DedupSpec
 
-    if not settings.dedup:
-        return None
     try:
-        return DedupSpec(settings.dedup_threshold, settings.dedup_shingle_words, settings.dedup_min_words)
+        return DedupSpec.from_settings(settings)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
 
@@ -182,7 +182,7 @@ def index_remove(article_ids: tuple[str, ...], index_dir: Path | None) -> None:
     if not index_exists(settings.index_dir):
         raise IndexNotFound(f"no index in {settings.index_dir}")
     embedder = Embedder.from_settings(settings)
-    store, report = update_index(settings.index_dir, embedder, _spec(settings), remove=article_ids)
+    store, report = update_index(settings.index_dir, embedder, ChunkSpec.from_settings(settings), remove=article_ids)
     for missing in report.missing:
         click.echo(f"not in the index: {missing}", err=True)
     click.echo(f"Removed {len(report.removed)}; index now {len(store.articles)} articles, {len(store.chunks)} chunks")
@@ -329,12 +329,6 @@ def eval_e2e(corpus: Path, questions: Path, k: int | None, as_json: bool, reader
     asked = load_jsonl(questions, required=("question",))
     result = evaluate_e2e(records, asked, settings, k=k, progress=not quiet)
     _echo_result(result, as_json, {"corpus": str(corpus), "questions": str(questions)})
-
-
-def _spec(settings: Settings):
-    from .chunk import ChunkSpec
-
-    return ChunkSpec(settings.chunk_target_words, settings.chunk_max_words, settings.chunk_overlap_sentences)
 
 
 def _print_skipped(skipped, warnings=()) -> None:

@@ -45,6 +45,13 @@ class DedupSpec:
     rows: int = 3
     seed: int = 1
 
+    @classmethod
+    def from_settings(cls, settings) -> DedupSpec | None:
+        """The collapse configured by QA_DEDUP*, or None when QA_DEDUP=0 turns it off."""
+        if not settings.dedup:
+            return None
+        return cls(settings.dedup_threshold, settings.dedup_shingle_words, settings.dedup_min_words)
+
     def __post_init__(self) -> None:
         if not 0 < self.threshold <= 1:
             raise ValueError("dedup threshold must be in (0, 1]")

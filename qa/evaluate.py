@@ -253,7 +253,7 @@ def evaluate_e2e(corpus: Sequence[dict[str, Any]], questions: Sequence[dict[str,
         if evidence not in (None, "") and str(evidence) not in ids:
             raise QAError(f"{_where(q)}: evidence_doc {evidence!r} is not the id of any corpus record")
     embedder = embedder or Embedder.from_settings(settings)
-    spec = ChunkSpec(settings.chunk_target_words, settings.chunk_max_words, settings.chunk_overlap_sentences)
+    spec = ChunkSpec.from_settings(settings)
     with tempfile.TemporaryDirectory(prefix="qa-eval-") as tmp:
         store, _ = build_index(articles, Path(tmp) / "index", embedder, spec, progress=False)
         service = QAService(settings.with_(index_dir=Path(tmp) / "index"), store=store, embedder=embedder,

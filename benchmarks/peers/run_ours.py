@@ -49,7 +49,7 @@ def main() -> None:
     t1 = time.perf_counter()
     ingested = ingest_paths([args.corpus / doc for doc in common.doc_list(args)])
     ingest_s = time.perf_counter() - t1
-    spec = ChunkSpec(settings.chunk_target_words, settings.chunk_max_words, settings.chunk_overlap_sentences)
+    spec = ChunkSpec.from_settings(settings)
     with tempfile.TemporaryDirectory() as tmp:
         settings = settings.with_(index_dir=Path(tmp))
         common.log(f"[ours] indexing {len(ingested.articles)} articles ({len(ingested.skipped)} skipped)")
