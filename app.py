@@ -17,6 +17,7 @@ def main() -> None:
     from qa.app import launch
     from qa.chunk import ChunkSpec
     from qa.config import Settings
+    from qa.dedup import DedupSpec
     from qa.embed import Embedder
     from qa.errors import QAError
     from qa.ingest import ingest_paths
@@ -29,8 +30,10 @@ def main() -> None:
         if not index_exists(settings.index_dir):
             print(f"No index in {settings.index_dir}; building it from the sample in {SAMPLE_DIR}")
             articles = ingest_paths([SAMPLE_DIR]).articles
-            spec = ChunkSpec.from_settings(settings)
-            build_index(articles, settings.index_dir, Embedder.from_settings(settings), spec, progress=True)
+            build_index(
+                articles, settings.index_dir, Embedder.from_settings(settings), ChunkSpec.from_settings(settings),
+                progress=True, dedup=DedupSpec.from_settings(settings),
+            )
         launch(settings)
     except QAError as exc:
         sys.exit(f"Error: {exc}")

@@ -240,6 +240,7 @@ def evaluate_e2e(corpus: Sequence[dict[str, Any]], questions: Sequence[dict[str,
     """
     from .answer import QAService
     from .chunk import ChunkSpec
+    from .dedup import DedupSpec
     from .config import Settings
     from .embed import Embedder
     from .ingest import article_from_record
@@ -253,9 +254,9 @@ def evaluate_e2e(corpus: Sequence[dict[str, Any]], questions: Sequence[dict[str,
         if evidence not in (None, "") and str(evidence) not in ids:
             raise QAError(f"{_where(q)}: evidence_doc {evidence!r} is not the id of any corpus record")
     embedder = embedder or Embedder.from_settings(settings)
-    spec = ChunkSpec.from_settings(settings)
+    spec, dedup = ChunkSpec.from_settings(settings), DedupSpec.from_settings(settings)
     with tempfile.TemporaryDirectory(prefix="qa-eval-") as tmp:
-        store, _ = build_index(articles, Path(tmp) / "index", embedder, spec, progress=False)
+        store, _ = build_index(articles, Path(tmp) / "index", embedder, spec, progress=False, dedup=dedup)
         service = QAService(settings.with_(index_dir=Path(tmp) / "index"), store=store, embedder=embedder,
                             reader=reader)
         return evaluate_service(service, questions, k=k, progress=progress)
