@@ -18,7 +18,6 @@ import re
 import secrets
 import threading
 from datetime import date
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from .answer import QAService, compose_answer
@@ -27,6 +26,7 @@ from .conversation import contextualize
 from .errors import InvalidQuestion, QAError
 from .records import Answer
 from .retrieve import Filters
+from .store import current_generation
 
 log = logging.getLogger("qa.api")
 
@@ -46,7 +46,7 @@ class Engine:
         self.settings = settings
         self._service = service or QAService(settings)
         self._lock = threading.Lock()
-        self._generation = _current_generation(settings.index_dir)
+        self._generation = current_generation(settings.index_dir)
         self.ready = threading.Event()  # set once the models have answered one question
 
     @property
@@ -100,7 +100,7 @@ class Engine:
     def _reload_if_changed(self) -> QAService:
         """Pick up a new index generation written by `qa index add/remove` (caller holds the lock)."""
         current = self._service
-        generation = _current_generation(self.settings.index_dir)
+        generation = current_generation(self.settings.index_dir)
         if current._store is not None or generation is None or generation == self._generation:
             return current
         try:
@@ -112,13 +112,6 @@ class Engine:
         self._service, self._generation = fresh, generation
         log.info("reloaded index %s (%s)", self.settings.index_dir, generation)
         return fresh
-
-
-def _current_generation(index_dir: Path) -> str | None:
-    try:
-        return (Path(index_dir) / "CURRENT").read_text(encoding="utf-8").strip()
-    except OSError:
-        return None
 
 
 # ---- Content-Security-Policy frame-ancestors ------------------------------------------------------

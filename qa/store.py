@@ -339,10 +339,9 @@ class IndexStore:
         import faiss
 
         index_dir = Path(index_dir)
-        pointer = index_dir / "CURRENT"
-        if not pointer.is_file():
+        name = current_generation(index_dir)
+        if name is None:
             raise IndexNotFound(f"no index in {index_dir}: build one with `qa index build PATH...`")
-        name = pointer.read_text(encoding="utf-8", errors="replace").strip()
         gen = index_dir / name
         if not GENERATION.match(name) or not gen.is_dir():
             raise IndexCorrupt(f"index {index_dir} is damaged: CURRENT names a missing generation {name[:60]!r}")
@@ -412,6 +411,14 @@ def write_lock(index_dir: Path) -> Iterator[None]:
 
 def index_exists(index_dir: Path) -> bool:
     return (Path(index_dir) / "CURRENT").is_file()
+
+
+def current_generation(index_dir: Path) -> str | None:
+    """The generation name CURRENT points at (unvalidated), or None when there is no index."""
+    try:
+        return (Path(index_dir) / "CURRENT").read_text(encoding="utf-8", errors="replace").strip()
+    except OSError:
+        return None
 
 
 def _read_manifest(gen: Path) -> dict:

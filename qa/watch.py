@@ -31,7 +31,7 @@ from .errors import IngestError, QAError
 from .feeds import URL_TYPES, ingest_feed_bytes, looks_like_feed
 from .fetch import HTML_TYPES, Fetcher, Response, is_http_url
 from .ingest import IngestReport, Skipped, ingest_paths
-from .store import index_exists, update_index
+from .store import GENERATION, current_generation, update_index
 
 STATE_FILE = "watch-state.json"
 STATE_VERSION = 1
@@ -65,10 +65,10 @@ class RoundReport:
 
 def indexed_ids(index_dir: Path) -> set[str]:
     """Ids of the live generation's articles and of their alternate copies (no embedder needed)."""
-    index_dir = Path(index_dir)
-    if not index_exists(index_dir):
+    name = current_generation(index_dir)
+    if name is None or not GENERATION.match(name):
         return set()
-    gen = index_dir / (index_dir / "CURRENT").read_text(encoding="utf-8").strip()
+    gen = Path(index_dir) / name
     ids: set[str] = set()
     try:
         with open(gen / "articles.jsonl", encoding="utf-8") as f:
