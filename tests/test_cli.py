@@ -6,6 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from qa.cli import cli
+from qa.store import current_generation
 
 from .conftest import ROOT, SAMPLE_DIR
 
@@ -86,7 +87,7 @@ def test_build_with_nothing_readable_fails(tmp_path):
 
 
 def test_damaged_index_is_one_line_error(index_dir):
-    gen = index_dir / (index_dir / "CURRENT").read_text().strip()
+    gen = index_dir / current_generation(index_dir)
     (gen / "chunks.jsonl").write_text("garbage")
     result = run("ask", "Where?", "--index", index_dir, ok=False)
     assert result.exit_code == 1

@@ -9,7 +9,7 @@ import pytest
 
 from qa.dedup import DedupSpec, collapse, jaccard, rows_sharing_a_band, shingles, signature, signatures, words
 from qa.ingest import make_article
-from qa.store import IndexStore, build_index, update_index
+from qa.store import IndexStore, build_index, current_generation, update_index
 
 from .conftest import SPEC
 
@@ -122,7 +122,7 @@ def copy_article():
 
 
 def current_gen(index_dir):
-    return index_dir / (index_dir / "CURRENT").read_text().strip()
+    return index_dir / current_generation(index_dir)
 
 
 def test_collapse_through_update_index(tmp_path, embedder):

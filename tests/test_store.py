@@ -5,13 +5,13 @@ import pytest
 
 from qa.errors import IndexCorrupt, IndexIncompatible, IndexNotFound, QAError
 from qa.ingest import ingest_paths, make_article
-from qa.store import IndexStore, build_index, update_index, write_lock
+from qa.store import IndexStore, build_index, current_generation, update_index, write_lock
 
 from .conftest import SAMPLE_DIR, SPEC
 
 
 def current_gen(index_dir):
-    return index_dir / (index_dir / "CURRENT").read_text().strip()
+    return index_dir / current_generation(index_dir)
 
 
 @pytest.fixture

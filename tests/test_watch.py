@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from qa.cli import cli
 from qa.fetch import Fetcher
-from qa.store import IndexStore, write_lock
+from qa.store import IndexStore, current_generation, write_lock
 from qa.watch import STATE_FILE, run_round, watch
 
 from .conftest import SPEC
@@ -44,7 +44,7 @@ def serve_feeds(server, wire_entries=None, p2=OTHER):
 
 
 def current_gen(index_dir):
-    return (index_dir / "CURRENT").read_text().strip()
+    return current_generation(index_dir)
 
 
 def test_rounds_add_then_noop_then_update(tmp_path, server, fetcher, embedder):
