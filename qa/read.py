@@ -81,14 +81,14 @@ class Reader:
         import torch
         from transformers import AutoModelForQuestionAnswering
 
-        from .embed import resolve_precision
+        from .cpu import prepare_model, resolve_precision
 
         # Weights ship as float16 to stay small; CPUs compute float16 slowly, so load float32 and
         # run in bfloat16 only where the CPU does that natively (precision "auto").
         model = AutoModelForQuestionAnswering.from_pretrained(
             str(self.model_dir), local_files_only=True, dtype=torch.float32
         )
-        return model.to(resolve_precision(self.precision)).eval()
+        return prepare_model(model, resolve_precision(self.precision))
 
     def read(self, question: str, passages: Sequence[Passage]) -> ReaderOutput:
         if not passages:

@@ -1,0 +1,88 @@
+import numpy as np
+import pytest
+
+from qa.embed import PAD_MULTIPLE, Embedder, SentenceModelConfig, length_batches, pooling_mode
+from qa.errors import ModelNotFound
+
+
+def test_length_batches_cover_every_row_once_within_the_token_budget():
+    lengths = [5, 250, 33, 64, 64, 1, 200, 129, 31, 32]
+    batches = length_batches(lengths, batch_tokens=256, multiple=32, max_width=256)
+    rows = np.concatenate([r for r, _ in batches])
+    assert sorted(rows.tolist()) == list(range(len(lengths)))
+    widths = [w for _, w in batches]
+    assert widths == sorted(widths, reverse=True), "longest first"
+    for r, width in batches:
+        assert all(lengths[i] <= width for i in r)
+        assert width % 32 == 0
+        assert len(r) == 1 or len(r) * width <= 256
+
+
+def test_length_batches_never_pad_past_max_width_nor_cut_a_row():
+    batches = length_batches([250, 300], batch_tokens=4096, multiple=32, max_width=256)
+    assert [w for _, w in batches] == [300]
+    assert length_batches([250], batch_tokens=4096, multiple=32, max_width=250)[0][1] == 250
+    assert length_batches([], batch_tokens=4096, multiple=32, max_width=256) == []
+
+
+def test_encode_keeps_input_order_and_normalizes(embedder):
+    texts = ["Kim Jong Un wrote a letter to Trump.", "x " * 400, "Stocks fell in Tokyo.", ""]
+    vectors = embedder.encode(texts)
+    assert vectors.shape == (4, embedder.dim) and vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    one_by_one = np.stack([embedder.encode([t])[0] for t in texts])
+    np.testing.assert_allclose(vectors, one_by_one, atol=2e-2)
+    assert (vectors @ one_by_one.T).argmax(axis=1).tolist() == [0, 1, 2, 3]
+
+
+def test_encode_matches_sentence_transformers_in_float32(embedder):
+    """Our loader reads the model's sentence-transformers config itself; the library is the reference."""
+    from sentence_transformers import SentenceTransformer
+
+    ours = Embedder(embedder.model_dir, batch_tokens=PAD_MULTIPLE * 3, precision="float32")
+    texts = [
+        "Sarah Sanders said there is not a second meeting locked in.",
+        "The Bank of England held interest rates at 4.75%.",
+        "  leading and trailing spaces are stripped like sentence-transformers does  ",
+        "A much longer text about the Premier League " * 20,
+    ]
+    library = SentenceTransformer(str(embedder.model_dir), device="cpu", local_files_only=True)
+    reference = library.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
+    np.testing.assert_allclose(ours.encode(texts), reference, atol=1e-5)
+
+
+def test_empty_input_and_bad_batch_size(embedder):
+    assert embedder.encode([]).shape == (0, embedder.dim)
+    with pytest.raises(ValueError):
+        Embedder(embedder.model_dir, batch_tokens=0)
+
+
+def test_sentence_model_config_of_the_shipped_embedder(embedder):
+    config = SentenceModelConfig.read(embedder.model_dir)
+    assert (config.pooling, config.max_seq_length, config.lowercase) == ("mean", 256, False)
+
+
+@pytest.mark.parametrize("pooling, mode", [
+    ({"pooling_mode_mean_tokens": True, "pooling_mode_cls_token": False}, "mean"),
+    ({"pooling_mode_cls_token": True}, "cls"),
+    ({"pooling_mode": "max"}, "max"),
+    ({"pooling_mode_mean_tokens": True, "pooling_mode_max_tokens": True}, None),
+    ({"pooling_mode_weightedmean_tokens": True}, None),
+    ({"pooling_mode": "lasttoken"}, None),
+    ({}, None),
+])
+def test_pooling_mode(pooling, mode):
+    assert pooling_mode(pooling) == mode
+
+
+def test_unsupported_or_broken_model_directories_are_refused(tmp_path, embedder):
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(embedder.model_dir, model)
+    (model / "1_Pooling" / "config.json").write_text('{"pooling_mode_weightedmean_tokens": true}')
+    with pytest.raises(ModelNotFound, match="unsupported pooling"):
+        Embedder(model).encode(["x"])
+    (model / "modules.json").write_text("not json")
+    with pytest.raises(ModelNotFound, match="not a readable"):
+        Embedder(model).encode(["x"])
