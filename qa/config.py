@@ -23,7 +23,7 @@ class Settings:
     chunk_target_words: int = 150
     chunk_max_words: int = 200
     chunk_overlap_sentences: int = 1
-    embed_batch_tokens: int = 4096  # tokens per embedding batch (padded); see qa.embed.Embedder.encode
+    embed_batch_tokens: int = 2048  # tokens per embedding batch (padded); see qa.embed.Embedder.encode
     # Inference dtype for embedder and reader: auto = bfloat16 on CPUs with native bf16 (AMX,
     # AVX512-BF16), else float32. See README "Performance".
     precision: str = "auto"

@@ -80,7 +80,7 @@ class Embedder:
 
     dim = 384
 
-    def __init__(self, model_dir: Path | None = None, batch_tokens: int = 4096, precision: str = "auto"):
+    def __init__(self, model_dir: Path | None = None, batch_tokens: int = 2048, precision: str = "auto"):
         self.model_dir = Path(model_dir) if model_dir else default_model_dir()
         if batch_tokens < 1:
             raise ValueError(f"batch_tokens must be positive, not {batch_tokens}")
@@ -115,31 +115,52 @@ class Embedder:
     @cached_property
     def model(self):
         """The transformer (no pooling head), in the inference dtype, linear layers fused where faster."""
-        from transformers import AutoModel
-
         from .cpu import prepare_model, resolve_precision
+        from .encoder import load_encoder
 
         dtype = resolve_precision(self.precision)
         self.config  # fail on an unsupported model before loading weights
-        model = AutoModel.from_pretrained(str(self.model_dir), local_files_only=True, dtype=dtype)
-        self.dim = int(model.config.hidden_size)
+        model = load_encoder(self.model_dir, dtype)
+        if model is None:  # not a plain BERT checkpoint: transformers knows the architecture
+            from transformers import AutoModel
+
+            model = AutoModel.from_pretrained(str(self.model_dir), local_files_only=True, dtype=dtype)
+            model.hidden_size = model.config.hidden_size
+        self.dim = int(model.hidden_size)
         return prepare_model(model, dtype)
 
     def encode(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
         """One L2-normalized float32 row per text, in input order.
 
-        Texts are tokenized once, sorted by length and cut into batches of about batch_tokens
-        tokens whose padded length is a multiple of PAD_MULTIPLE: little padding, and few distinct
-        tensor shapes, so the allocator reuses the same blocks instead of growing the heap
-        and oneDNN reuses its kernels.
+        Texts go through in slices of TEXTS_PER_SLICE: each slice is tokenized once, sorted by
+        length and cut into batches of about batch_tokens tokens whose padded width is a multiple
+        of PAD_MULTIPLE. Little padding, few distinct tensor shapes (the allocator reuses the same
+        blocks and oneDNN its kernels), and tokenizer output for one slice only: tokenizing a whole
+        BBC build at once left ~200 MB in the heap.
         """
         import torch
         from tqdm.auto import tqdm
 
+        from .cpu import release_free_memory
+
         model, config = self.model, self.config
         vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
-        if not len(texts):
-            return vectors
+        with torch.inference_mode(), tqdm(
+            total=len(texts), desc="embedding", unit="chunk", disable=not progress, file=sys.stderr
+        ) as bar:
+            for first in range(0, len(texts), TEXTS_PER_SLICE):
+                part = texts[first : first + TEXTS_PER_SLICE]
+                vectors[first : first + len(part)] = self._encode_slice(model, config, part)
+                bar.update(len(part))
+        if len(texts) > TEXTS_PER_SLICE:
+            release_free_memory()
+        # Always normalized (inner products must be cosines), in float32: bfloat16 rounding
+        # leaves norms off by ~1e-3.
+        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+    def _encode_slice(self, model, config: SentenceModelConfig, texts: Sequence[str]) -> np.ndarray:
+        import torch
+
         # As sentence-transformers prepares text: stripped, lower-cased if the model says so.
         prepared = [str(t).strip() for t in texts]
         if config.lowercase:
@@ -150,22 +171,17 @@ class Embedder:
         )["input_ids"]
         pad_id = self.tokenizer.pad_token_id or 0
         lengths = [len(x) for x in ids]
-        with torch.inference_mode(), tqdm(
-            total=len(texts), desc="embedding", unit="chunk", disable=not progress, file=sys.stderr
-        ) as bar:
-            for rows, width in length_batches(lengths, self.batch_tokens, PAD_MULTIPLE, config.max_seq_length):
-                input_ids = np.full((len(rows), width), pad_id, dtype=np.int64)
-                mask = np.zeros((len(rows), width), dtype=np.int64)
-                for r, i in enumerate(rows):
-                    input_ids[r, : lengths[i]] = ids[i]
-                    mask[r, : lengths[i]] = 1
-                attention_mask = torch.from_numpy(mask)
-                hidden = model(input_ids=torch.from_numpy(input_ids), attention_mask=attention_mask).last_hidden_state
-                vectors[rows] = pool(hidden.float(), attention_mask, config.pooling).numpy()
-                bar.update(len(rows))
-        # Always normalized (inner products must be cosines), in float32: bfloat16 rounding
-        # leaves norms off by ~1e-3.
-        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        pooled = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for rows, width in length_batches(lengths, self.batch_tokens, PAD_MULTIPLE, config.max_seq_length):
+            input_ids = np.full((len(rows), width), pad_id, dtype=np.int64)
+            mask = np.zeros((len(rows), width), dtype=np.int64)
+            for r, i in enumerate(rows):
+                input_ids[r, : lengths[i]] = ids[i]
+                mask[r, : lengths[i]] = 1
+            attention_mask = torch.from_numpy(mask)
+            hidden = model(input_ids=torch.from_numpy(input_ids), attention_mask=attention_mask).last_hidden_state
+            pooled[rows] = pool(hidden.float(), attention_mask, config.pooling).numpy()
+        return pooled
 
 
 def pool(hidden, attention_mask, mode: str):
@@ -178,8 +194,10 @@ def pool(hidden, attention_mask, mode: str):
     return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
 
 
-# Padded batch widths are rounded up to this many tokens (see Embedder.encode).
+# Padded batch widths are rounded up to this many tokens; texts are tokenized this many at a time
+# (see Embedder.encode).
 PAD_MULTIPLE = 32
+TEXTS_PER_SLICE = 1024
 
 
 def length_batches(

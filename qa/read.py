@@ -18,6 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .embed import PAD_MULTIPLE
 from .errors import ModelNotFound
 from .records import Passage, Span
 
@@ -79,16 +80,21 @@ class Reader:
     @cached_property
     def model(self):
         import torch
-        from transformers import AutoModelForQuestionAnswering
 
         from .cpu import prepare_model, resolve_precision
+        from .encoder import load_encoder
 
-        # Weights ship as float16 to stay small; CPUs compute float16 slowly, so load float32 and
-        # run in bfloat16 only where the CPU does that natively (precision "auto").
-        model = AutoModelForQuestionAnswering.from_pretrained(
-            str(self.model_dir), local_files_only=True, dtype=torch.float32
-        )
-        return prepare_model(model, resolve_precision(self.precision))
+        # Weights ship as float16 to stay small; CPUs compute float16 slowly, so run in bfloat16
+        # where the CPU does that natively (precision "auto"), else float32.
+        dtype = resolve_precision(self.precision)
+        model = load_encoder(self.model_dir, dtype, qa_head=True)
+        if model is None:  # not a plain BERT checkpoint: transformers knows the architecture
+            from transformers import AutoModelForQuestionAnswering
+
+            model = AutoModelForQuestionAnswering.from_pretrained(
+                str(self.model_dir), local_files_only=True, dtype=torch.float32
+            )
+        return prepare_model(model, dtype)
 
     def read(self, question: str, passages: Sequence[Passage]) -> ReaderOutput:
         if not passages:
@@ -103,6 +109,9 @@ class Reader:
             return_overflowing_tokens=True,
             return_offsets_mapping=True,
             padding="longest",
+            # Few distinct shapes: oneDNN caches a kernel per shape, and a long-running server
+            # would otherwise grow by one set per question length (~2 MB/question measured).
+            pad_to_multiple_of=PAD_MULTIPLE,
             return_tensors="np",
         )
         start_logits, end_logits = self._logits(enc)

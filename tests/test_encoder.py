@@ -1,0 +1,70 @@
+import json
+
+import pytest
+import torch
+
+from qa.config import DEFAULT_READER_DIR
+from qa.embed import default_model_dir
+from qa.encoder import BertEncoder, is_plain_bert, load_encoder
+
+
+def batch(tokenizer_dir, pairs=None):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    if pairs:
+        return tokenizer([q for q, _ in pairs], [c for _, c in pairs], padding=True, return_tensors="pt")
+    texts = ["Sarah Sanders said there is not a second meeting locked in.", "Short one.",
+             "The Bank of England held interest rates, " * 12]
+    return tokenizer(texts, padding=True, return_tensors="pt")
+
+
+def test_embedder_forward_matches_transformers_bert():
+    from transformers import AutoModel
+
+    model_dir = default_model_dir()
+    enc = batch(model_dir)
+    ours = load_encoder(model_dir, torch.float32)
+    assert isinstance(ours, BertEncoder) and ours.dtype is torch.float32
+    reference = AutoModel.from_pretrained(str(model_dir), dtype=torch.float32).eval()
+    with torch.inference_mode():
+        got = ours(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"]).last_hidden_state
+        want = reference(**enc).last_hidden_state
+    real = enc["attention_mask"].bool()
+    torch.testing.assert_close(got[real], want[real], atol=2e-4, rtol=1e-4)
+
+
+def test_reader_forward_matches_transformers_question_answering():
+    from transformers import AutoModelForQuestionAnswering
+
+    enc = batch(DEFAULT_READER_DIR, [
+        ("Who wrote the letter?", "Kim Jong Un wrote the letter to Trump, Sanders said."),
+        ("Where was the first summit?", "The first summit was held in Singapore in June, and a second one is not set."),
+    ])
+    ours = load_encoder(DEFAULT_READER_DIR, torch.float32, qa_head=True)
+    reference = AutoModelForQuestionAnswering.from_pretrained(str(DEFAULT_READER_DIR), dtype=torch.float32).eval()
+    with torch.inference_mode():
+        got, want = ours(**enc), reference(**enc)
+    real = enc["attention_mask"].bool()
+    torch.testing.assert_close(got.start_logits[real], want.start_logits[real], atol=2e-4, rtol=1e-4)
+    torch.testing.assert_close(got.end_logits[real], want.end_logits[real], atol=2e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("change", [
+    {"model_type": "roberta"}, {"hidden_act": "gelu_new"}, {"position_embedding_type": "relative_key"},
+    {"is_decoder": True},
+])
+def test_other_architectures_are_left_to_transformers(tmp_path, change):
+    config = json.loads((DEFAULT_READER_DIR / "config.json").read_text())
+    assert is_plain_bert(config)
+    config.update(change)
+    assert not is_plain_bert(config)
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    (tmp_path / "model.safetensors").write_bytes((DEFAULT_READER_DIR / "model.safetensors").read_bytes())
+    assert load_encoder(tmp_path, torch.float32) is None
+
+
+def test_missing_or_broken_files_fall_back(tmp_path):
+    assert load_encoder(tmp_path, torch.float32) is None
+    (tmp_path / "config.json").write_text("{not json")
+    assert load_encoder(tmp_path, torch.float32) is None
