@@ -120,6 +120,7 @@ class Embedder:
 
         dtype = resolve_precision(self.precision)
         self.config  # fail on an unsupported model before loading weights
+        self.tokenizer  # loaded with the model, so that loading is over once `model` is
         model = load_encoder(self.model_dir, dtype)
         if model is None:  # not a plain BERT checkpoint: transformers knows the architecture
             from transformers import AutoModel
