@@ -108,27 +108,20 @@ class Embedder:
 
     @cached_property
     def tokenizer(self):
-        from transformers import AutoTokenizer
+        from .encoder import load_tokenizer
 
-        return AutoTokenizer.from_pretrained(str(self.model_dir), local_files_only=True)
+        return load_tokenizer(self.model_dir)
 
     @cached_property
     def model(self):
         """The transformer (no pooling head), in the inference dtype, linear layers fused where faster."""
-        from .cpu import prepare_model, resolve_precision
-        from .encoder import load_encoder
+        from .encoder import load_model
 
-        dtype = resolve_precision(self.precision)
         self.config  # fail on an unsupported model before loading weights
         self.tokenizer  # loaded with the model, so that loading is over once `model` is
-        model = load_encoder(self.model_dir, dtype)
-        if model is None:  # not a plain BERT checkpoint: transformers knows the architecture
-            from transformers import AutoModel
-
-            model = AutoModel.from_pretrained(str(self.model_dir), local_files_only=True, dtype=dtype)
-            model.hidden_size = model.config.hidden_size
+        model = load_model(self.model_dir, self.precision)
         self.dim = int(model.hidden_size)
-        return prepare_model(model, dtype)
+        return model
 
     def encode(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
         """One L2-normalized float32 row per text, in input order.

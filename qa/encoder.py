@@ -1,6 +1,6 @@
 """The BERT encoder forward pass that embedder and reader run, in plain PyTorch.
 
-Not a pipeline stage: embed.py and read.py load their models through `load_encoder`.
+Not a pipeline stage: embed.py and read.py load their models through `load_model`.
 
 Why not transformers' BertModel: importing transformers' modeling code costs ~105 MB of resident
 memory in every process (it pulls in torch.distributed, dynamo, ...), a third of a serving
@@ -27,6 +27,29 @@ class EncoderOutput:
     last_hidden_state: torch.Tensor
     start_logits: torch.Tensor | None = None
     end_logits: torch.Tensor | None = None
+
+
+def load_model(model_dir: Path, precision: str, qa_head: bool = False) -> nn.Module:
+    """The embedder's (qa_head=False) or reader's model, ready for CPU inference: in the dtype
+    `precision` resolves to, linear layers fused where that is faster. A plain BERT checkpoint runs
+    on BertEncoder; any other architecture through transformers (float32 load, then converted)."""
+    from .cpu import prepare_model, resolve_precision
+
+    dtype = resolve_precision(precision)
+    model = load_encoder(model_dir, dtype, qa_head)
+    if model is None:
+        from transformers import AutoModel, AutoModelForQuestionAnswering
+
+        auto = AutoModelForQuestionAnswering if qa_head else AutoModel
+        model = auto.from_pretrained(str(model_dir), local_files_only=True, dtype=torch.float32)
+        model.hidden_size = model.config.hidden_size
+    return prepare_model(model, dtype)
+
+
+def load_tokenizer(model_dir: Path):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
 
 
 def load_encoder(model_dir: Path, dtype: torch.dtype, qa_head: bool = False) -> BertEncoder | None:

@@ -73,28 +73,17 @@ class Reader:
 
     @cached_property
     def tokenizer(self):
-        from transformers import AutoTokenizer
+        from .encoder import load_tokenizer
 
-        return AutoTokenizer.from_pretrained(str(self.model_dir), local_files_only=True)
+        return load_tokenizer(self.model_dir)
 
     @cached_property
     def model(self):
-        import torch
+        from .encoder import load_model
 
-        from .cpu import prepare_model, resolve_precision
-        from .encoder import load_encoder
-
-        # Weights ship as float16 to stay small; CPUs compute float16 slowly, so run in bfloat16
-        # where the CPU does that natively (precision "auto"), else float32.
-        dtype = resolve_precision(self.precision)
-        model = load_encoder(self.model_dir, dtype, qa_head=True)
-        if model is None:  # not a plain BERT checkpoint: transformers knows the architecture
-            from transformers import AutoModelForQuestionAnswering
-
-            model = AutoModelForQuestionAnswering.from_pretrained(
-                str(self.model_dir), local_files_only=True, dtype=torch.float32
-            )
-        return prepare_model(model, dtype)
+        # Weights ship as float16 to stay small; CPUs compute float16 slowly, so this runs in
+        # bfloat16 where the CPU does that natively (precision "auto"), else in float32.
+        return load_model(self.model_dir, self.precision, qa_head=True)
 
     def read(self, question: str, passages: Sequence[Passage]) -> ReaderOutput:
         if not passages:

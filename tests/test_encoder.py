@@ -68,3 +68,19 @@ def test_missing_or_broken_files_fall_back(tmp_path):
     assert load_encoder(tmp_path, torch.float32) is None
     (tmp_path / "config.json").write_text("{not json")
     assert load_encoder(tmp_path, torch.float32) is None
+
+
+@pytest.mark.parametrize("qa_head", [False, True])
+def test_other_architectures_load_through_transformers(tmp_path, qa_head):
+    from transformers import DistilBertConfig, DistilBertForQuestionAnswering, DistilBertModel
+
+    from qa.encoder import load_model
+
+    config = DistilBertConfig(vocab_size=100, dim=32, n_layers=1, n_heads=2, hidden_dim=64, max_position_embeddings=64)
+    (DistilBertForQuestionAnswering if qa_head else DistilBertModel)(config).save_pretrained(tmp_path)
+    model = load_model(tmp_path, "float32", qa_head=qa_head)
+    assert not isinstance(model, BertEncoder) and model.hidden_size == 32 and not model.training
+    ids = torch.tensor([[1, 5, 7, 2]])
+    with torch.inference_mode():
+        out = model(input_ids=ids, attention_mask=torch.ones_like(ids))
+    assert (out.start_logits.shape if qa_head else out.last_hidden_state.shape) == ((1, 4) if qa_head else (1, 4, 32))
