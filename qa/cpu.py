@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -35,6 +36,17 @@ def cpu_has_native_bf16() -> bool:
     except OSError:
         return False
     return any(flag in flags.split() for flag in ("amx_bf16", "avx512_bf16"))
+
+
+@contextmanager
+def intra_op_threads(n: int):
+    """torch's intra-op thread count set to n inside the block (it is process-wide), then restored."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def prepare_model(model, dtype):

@@ -86,3 +86,16 @@ def test_unsupported_or_broken_model_directories_are_refused(tmp_path, embedder)
     (model / "modules.json").write_text("not json")
     with pytest.raises(ModelNotFound, match="not a readable"):
         Embedder(model).encode(["x"])
+
+
+def test_parallel_batches_give_the_same_vectors_and_restore_the_thread_count(embedder):
+    import torch
+
+    texts = [f"Story {i}: " + "the council met again to discuss the harbour bridge " * (i % 7 + 1) for i in range(40)]
+    small_batches = Embedder(embedder.model_dir, batch_tokens=64)
+    threads = torch.get_num_threads()
+    parallel = small_batches.encode(texts)
+    assert torch.get_num_threads() == threads
+    serial = np.stack([embedder.encode([t])[0] for t in texts])
+    np.testing.assert_allclose(parallel, serial, atol=2e-2)
+    assert ((parallel * serial).sum(axis=1) > 0.999).all()
