@@ -35,16 +35,46 @@ class ChunkSpec:
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
     """(start, end) of each sentence; a sentence longer than a chunk is cut later, by words."""
-    import blingfire
-
     spans: list[tuple[int, int]] = []
     for para_start, para_end in _paragraphs(text):
         para = text[para_start:para_end]
-        _, offsets = blingfire.text_to_sentences_and_offsets(para)
-        for start, end in offsets:
+        for start, end in _sentence_offsets(para):
             if para[start:end].strip():
                 spans.append((para_start + start, para_start + end))
     return spans
+
+
+def _sentence_offsets(text: str) -> list[tuple[int, int]]:
+    """blingfire's sentence boundaries in `text` as (start, end) character offsets.
+
+    Calls blingfire's C entry point itself: blingfire's Python wrapper maps the UTF-8 byte offsets
+    it returns to characters in a Python loop over every byte: half of chunking time (BBC: 1.6 s → 0.8 s).
+    Here the mapping is one NumPy lookup. Falls back to the wrapper if the entry point is missing.
+    """
+    import ctypes
+
+    import blingfire
+    import numpy as np
+
+    entry = getattr(getattr(blingfire, "blingfire", None), "TextToSentencesWithOffsets", None)
+    if entry is None:
+        return blingfire.text_to_sentences_and_offsets(text)[1]
+    data = text.encode("utf-8")
+    capacity = 2 * len(data) + 1  # what the wrapper allocates
+    output = np.zeros(capacity, dtype=np.uint8)
+    starts, ends = np.zeros(capacity, dtype=np.int32), np.zeros(capacity, dtype=np.int32)
+    pointer = ctypes.c_void_p
+    written = entry(ctypes.c_char_p(data), ctypes.c_int(len(data)), pointer(output.ctypes.data),
+                    pointer(starts.ctypes.data), pointer(ends.ctypes.data), ctypes.c_int(capacity))
+    if written < 0 or written > capacity:
+        return []
+    count = int(np.count_nonzero(output[:written] == ord("\n"))) + 1  # one sentence per output line
+    first, last = starts[:count], ends[:count]  # last: byte index of each sentence's last byte
+    if len(data) == len(text):  # ASCII: bytes are characters
+        return list(zip(first.tolist(), (last + 1).tolist()))
+    # Character index of every byte: count the bytes that start a UTF-8 sequence.
+    char_of_byte = np.cumsum((np.frombuffer(data, dtype=np.uint8) & 0xC0) != 0x80) - 1
+    return list(zip(char_of_byte[first].tolist(), (char_of_byte[last] + 1).tolist()))
 
 
 def chunk_article(article: Article, spec: ChunkSpec, first_id: int = 0) -> list[Chunk]:

@@ -18,12 +18,14 @@ from typing import Sequence
 
 import numpy as np
 
-from .embed import PAD_MULTIPLE
 from .errors import ModelNotFound
 from .records import Passage, Span
 
 # Scales logits before the sigmoid so typical answer logits (5-15) spread over (0.6, 0.8].
 CALIBRATION = 0.1
+# Windows are padded to a multiple of this many tokens: oneDNN caches a kernel per shape, and a
+# long-running server would otherwise grow by one set per question length (~2 MB/question measured).
+WINDOW_PAD_MULTIPLE = 32
 
 
 @dataclass(frozen=True)
@@ -98,9 +100,7 @@ class Reader:
             return_overflowing_tokens=True,
             return_offsets_mapping=True,
             padding="longest",
-            # Few distinct shapes: oneDNN caches a kernel per shape, and a long-running server
-            # would otherwise grow by one set per question length (~2 MB/question measured).
-            pad_to_multiple_of=PAD_MULTIPLE,
+            pad_to_multiple_of=WINDOW_PAD_MULTIPLE,
             return_tensors="np",
         )
         start_logits, end_logits = self._logits(enc)

@@ -1,6 +1,6 @@
 import pytest
 
-from qa.chunk import ChunkSpec, chunk_article, sentence_spans
+from qa.chunk import ChunkSpec, _sentence_offsets, chunk_article, sentence_spans
 from qa.ingest import make_article
 
 from .conftest import SAMPLE_FILE
@@ -46,6 +46,30 @@ def test_paragraph_breaks_split_headlines_from_sentences():
         "The minister resigned on Monday.",
         "She gave no reason.",
     ]
+
+
+@pytest.mark.parametrize("text", [
+    "Hello world. This is Mr. Smith's test! Is it? Yes.",
+    "Café au lait coûte 3 €. Zürich — “quoted” text… Next one here. 日本語の文です。次の文。 Emoji 😀 test. Done.",
+    "Ünïcödé at the start. 😀😀 Another one 😀.",
+    "   Leading spaces. And trailing.   ",
+    "No punctuation at all",
+    "Line one\nline two. Sentence three.",
+])
+def test_sentence_offsets_equal_blingfires_own_wrapper(text):
+    """We call blingfire's C entry point and map UTF-8 byte offsets to characters ourselves."""
+    import blingfire
+
+    assert _sentence_offsets(text) == blingfire.text_to_sentences_and_offsets(text)[1]
+
+
+def test_sentence_offsets_fall_back_to_the_wrapper_without_the_entry_point(monkeypatch):
+    import blingfire
+
+    text = "Zürich won. 😀 Then Basel lost."
+    expected = blingfire.text_to_sentences_and_offsets(text)[1]
+    monkeypatch.delattr(blingfire.blingfire, "TextToSentencesWithOffsets")
+    assert _sentence_offsets(text) == expected
 
 
 def test_run_on_sentence_is_cut_by_words():

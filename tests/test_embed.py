@@ -1,3 +1,5 @@
+import time
+
 import numpy as np
 import pytest
 
@@ -99,3 +101,35 @@ def test_parallel_batches_give_the_same_vectors_and_restore_the_thread_count(emb
     serial = np.stack([embedder.encode([t])[0] for t in texts])
     np.testing.assert_allclose(parallel, serial, atol=2e-2)
     assert ((parallel * serial).sum(axis=1) > 0.999).all()
+
+
+def test_slices_are_pipelined_in_input_order(embedder, monkeypatch):
+    """Several slices in flight at once (the next is tokenized while one is embedded) still
+    fill every row with its own text's vector."""
+    import qa.embed
+
+    monkeypatch.setattr(qa.embed, "TEXTS_PER_SLICE", 3)
+    texts = [f"Item {i}: " + ("shares in the bank rose " if i % 2 else "the striker scored twice ") * (i % 5 + 1)
+             for i in range(11)]
+    sliced = Embedder(embedder.model_dir, batch_tokens=64).encode(texts)
+    whole = np.stack([embedder.encode([t])[0] for t in texts])
+    assert ((sliced * whole).sum(axis=1) > 0.999).all()
+
+
+def test_a_failing_batch_raises_and_stops_the_workers(embedder, monkeypatch):
+    import torch
+
+    failing = Embedder(embedder.model_dir, batch_tokens=16)  # one text per batch: 200 batches
+    calls = []
+
+    def broken(*args):
+        calls.append(1)
+        time.sleep(0.01)
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(failing, "_embed_batch", broken)
+    threads = torch.get_num_threads()
+    with pytest.raises(RuntimeError, match="out of memory"):
+        failing.encode(["a long enough text about the harbour bridge"] * 200)
+    assert torch.get_num_threads() == threads
+    assert len(calls) < 50, "queued batches were cancelled"

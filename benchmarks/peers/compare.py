@@ -2,8 +2,10 @@
 
     python3 benchmarks/peers/compare.py                       # full corpus (2,225 articles)
     python3 benchmarks/peers/compare.py --limit-articles 150  # quick check
+    python3 benchmarks/peers/compare.py --rounds 3            # medians over 3 rounds
     options: --questions FILE  --systems ours,haystack,txtai  --skip-setup  --dtype float32|bfloat16
              --threads N  --our-k K  --corpus DIR  --show-answers  --out FILE (default results/latest.json)
+             --rounds N
 
 Checks the question list (check_questions.py), installs the peers if needed (setup.sh), then runs
 each system in its own process and venv, one after the other (never in parallel):
@@ -11,6 +13,10 @@ run_haystack.py, run_txtai.py, then run_ours.py. Each prints one JSON line; this
 the answers (SQuAD EM/F1: lower case, no punctuation, no a/an/the, best over the gold answers)
 and prints build s, query p50/p95 ms, peak RSS MB, EM, F1 and our ratio to each peer:
 build ×(peer/ours), p50 ×(peer/ours) (above 1: we are faster), RSS ×(ours/peer) (below 1: we use less).
+
+--rounds N runs every system N times, the order reversed every other round (a drift in the
+machine's speed then hits each system alike), and reports per-system medians plus each round's
+ratios: on these shared VMs the same build varies ±20% from one minute to the next.
 
 --limit-articles N indexes the questions' evidence articles plus the first articles of each topic
 (round robin, sorted names) up to N; every question's evidence article is in the subset.
@@ -24,6 +30,7 @@ import collections
 import json
 import os
 import re
+import statistics
 import string
 import subprocess
 import sys
@@ -113,6 +120,16 @@ def run(name: str, args, docs_file: Path | None, questions_file: Path) -> dict:
     return result
 
 
+MEASURED = ("build_s", "load_s", "p50_ms", "p95_ms", "peak_rss_mb")
+
+
+def medians(rounds: list[dict[str, dict]]) -> dict[str, dict]:
+    """Per system: the first round's result with each timing and memory figure replaced by its
+    median over the rounds (answers do not change between rounds)."""
+    return {name: {**first, **{key: round(statistics.median(r[name][key] for r in rounds), 2) for key in MEASURED}}
+            for name, first in rounds[0].items()}
+
+
 def table(results: dict[str, dict]) -> str:
     ours = results.get("ours")
     head = ["system", "articles", "chunks", "build s", "p50 ms", "p95 ms", "peak RSS MB", "EM %", "F1 %",
@@ -145,7 +162,10 @@ def main() -> None:
     p.add_argument("--our-k", type=int, default=None, help="passages our reader reads (default QA_TOP_K, 5)")
     p.add_argument("--show-answers", action="store_true")
     p.add_argument("--out", type=Path, default=HERE / "results" / "latest.json")
+    p.add_argument("--rounds", type=int, default=1, help="run every system this many times; report medians")
     args = p.parse_args()
+    if args.rounds < 1:
+        sys.exit("--rounds must be at least 1")
     args.questions, args.corpus, args.reader = args.questions.resolve(), args.corpus.resolve(), args.reader.resolve()
     args.out = args.out.resolve()
     systems = [s.strip() for s in args.systems.split(",") if s.strip()]
@@ -164,7 +184,7 @@ def main() -> None:
     questions = common.load_questions(args.questions)
     docs = subset(args.corpus, questions, args.limit_articles)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    results: dict[str, dict] = {}
+    rounds: list[dict[str, dict]] = []
     with tempfile.TemporaryDirectory() as tmp:
         docs_file = None
         if docs is not None:
@@ -174,15 +194,28 @@ def main() -> None:
             questions = [q for q in questions if q["evidence_doc"] in inside]
         questions_file = Path(tmp) / "questions.jsonl"
         questions_file.write_text("".join(json.dumps(q, ensure_ascii=False) + "\n" for q in questions))
-        for name in [s for s in ("haystack", "txtai", "ours") if s in systems]:
-            result = run(name, args, docs_file, questions_file)
-            result["em"], result["f1"], result["per_question"] = score(result.pop("answers"), questions)
-            results[name] = result
-
+        order = [s for s in ("haystack", "txtai", "ours") if s in systems]
+        for number in range(args.rounds):
+            this_round = {}
+            for name in order if number % 2 == 0 else order[::-1]:
+                result = run(name, args, docs_file, questions_file)
+                result["em"], result["f1"], result["per_question"] = score(result.pop("answers"), questions)
+                this_round[name] = result
+            rounds.append({name: this_round[name] for name in order})
+    results = medians(rounds)
     articles = len(docs) if docs is not None else len(common.all_docs(args.corpus))
     print(f"\nBBC corpus: {articles} articles, {len(questions)} questions; peers: 200-word chunks, "
           f"40 overlap, reader over top {common.TOP_K}; peers' dtype {args.dtype}; build s excludes model loading")
+    if len(rounds) > 1:
+        print(f"(medians over {len(rounds)} rounds)")
     print(table(results))
+    if len(rounds) > 1 and "ours" in results:
+        for number, r in enumerate(rounds, 1):
+            print(f"- round {number}: " + "; ".join(
+                f"{name} build {r[name]['build_s']:.1f} s, p50 {r[name]['p50_ms']:.0f} ms, RSS {r[name]['peak_rss_mb']:.0f} MB"
+                + ("" if name == "ours" else f" (×{r[name]['build_s'] / r['ours']['build_s']:.2f} build, "
+                   f"×{r[name]['p50_ms'] / r['ours']['p50_ms']:.2f} p50, {r['ours']['peak_rss_mb'] / r[name]['peak_rss_mb']:.2f} RSS)")
+                for name in r))
     for name, r in results.items():
         print(f"- {name}: {r['version']}; load_s {r['load_s']}; {r['notes']}")
     if args.show_answers:
@@ -191,7 +224,8 @@ def main() -> None:
             for name, r in results.items():
                 row = r["per_question"][i]
                 print(f"  {name:9} {'EM' if row['em'] else '  '} {row['answer']!r}")
-    args.out.write_text(json.dumps({"articles": articles, "questions": len(questions), "results": results}, indent=1))
+    args.out.write_text(json.dumps({"articles": articles, "questions": len(questions), "results": results,
+                                    "rounds": rounds}, indent=1))
     print(f"(details: {args.out})")
 
 
