@@ -234,10 +234,10 @@ def pool(hidden, attention_mask, mode: str):
     return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
 
 
-# Padded batch widths are rounded up to this many tokens (8 rather than 32: 5-15% faster builds,
-# less padding; the embedder still sees at most max_seq_length / 8 widths); texts are tokenized
-# this many at a time (see Embedder.encode).
-PAD_MULTIPLE = 8
+# Padded batch widths are rounded up to this many tokens; texts are tokenized this many at a time
+# (see Embedder.encode). A multiple of 8 pads less (5-15% faster in one A/B) but the extra shapes
+# raised the peak RSS of a BBC build by 120-160 MB (oneDNN kernels and allocator blocks per shape).
+PAD_MULTIPLE = 32
 TEXTS_PER_SLICE = 1024
 
 
