@@ -56,6 +56,29 @@ class UpdateReport:
     collapsed: dict[str, str] = field(default_factory=dict)  # near-duplicate id -> id of the article kept
 
 
+@dataclass
+class UpdatePlan:
+    """What IndexStore.add will change, worked out before anything is embedded or modified."""
+
+    indexed: dict[str, Article]  # the store's articles, read only
+    report: UpdateReport = field(default_factory=UpdateReport)
+    incoming: dict[str, Article] = field(default_factory=dict)  # to chunk, embed and (re)index
+    owners: dict[str, Article] = field(default_factory=dict)  # indexed, only their alternates change
+    superseded: set[str] = field(default_factory=set)  # ids of edited files' previous versions
+    signatures: dict[str, np.ndarray | None] = field(default_factory=dict)  # of incoming articles
+
+    def current(self, article_id: str) -> Article:
+        """The article as it will be after the update."""
+        return self.incoming.get(article_id) or self.owners.get(article_id) or self.indexed[article_id]
+
+    def set_alternates(self, article_id: str, alternates: tuple[Alternate, ...]) -> None:
+        changed = replace(self.current(article_id), alternates=alternates)
+        if article_id in self.incoming:
+            self.incoming[article_id] = changed
+        else:
+            self.owners[article_id] = changed
+
+
 class IndexStore:
     """Articles, their chunks and one vector per chunk, kept in the same order."""
 
@@ -105,12 +128,28 @@ class IndexStore:
         text is a near-duplicate (qa.dedup) of an indexed one or of an earlier one in the batch
         is not indexed but recorded in that article's `alternates`; re-adding such a copy
         unchanged is a no-op. Updates (same id) are never collapsed and keep their alternates.
+
+        Three steps: plan what changes (nothing is modified), chunk and embed the articles to
+        index, then apply. The store changes only after every embedding is computed, so an
+        interrupted add leaves it as it was.
         """
         self._check_embedder(embedder)
-        report = UpdateReport()
-        incoming: dict[str, Article] = {}
+        plan = self._plan_update(articles, dedup)
+        if not (plan.incoming or plan.owners):
+            return plan.report
+        new_chunks: list[Chunk] = []
+        for article in plan.incoming.values():
+            new_chunks.extend(chunk_article(article, self.spec, first_id=len(new_chunks)))
+        texts = [passage_text(plan.incoming[c.article_id].title, c.text) for c in new_chunks]
+        vectors = embedder.encode(texts, progress=progress)
+        self._apply_update(plan, new_chunks, vectors)
+        plan.report.chunks_added = len(new_chunks)
+        return plan.report
+
+    def _plan_update(self, articles: Iterable[Article], dedup: DedupSpec | None) -> UpdatePlan:
+        plan = UpdatePlan(self.articles)
+        report, incoming = plan.report, plan.incoming
         from_file = {a.origin: a.id for a in self.articles.values() if is_whole_file(a.origin)}
-        superseded: set[str] = set()
         copies = {alt.id: (owner.id, alt) for owner in self.articles.values() for alt in owner.alternates}
         for article in articles:
             old = incoming.get(article.id) or self.articles.get(article.id)
@@ -123,7 +162,7 @@ class IndexStore:
                 continue
             previous = from_file.get(article.origin) if is_whole_file(article.origin) else None
             if previous is not None and previous != article.id:
-                superseded.add(previous)
+                plan.superseded.add(previous)
             if (article.id in self.articles or previous is not None) and article.id not in incoming:
                 report.updated.append(article.id)
             elif article.id not in incoming:
@@ -133,65 +172,52 @@ class IndexStore:
                 article = replace(article, alternates=base.alternates)  # an update keeps its copies
             incoming[article.id] = article
         if not incoming:
-            return report
-        # Alternates lists that change without re-embedding their article (copy left, copy added).
-        owners: dict[str, Article] = {}
-
-        def owner(article_id: str) -> Article:
-            return incoming.get(article_id) or owners.get(article_id) or self.articles[article_id]
-
-        def set_alternates(article_id: str, alternates: tuple[Alternate, ...]) -> None:
-            changed = replace(owner(article_id), alternates=alternates)
-            if article_id in incoming:
-                incoming[article_id] = changed
-            else:
-                owners[article_id] = changed
-
+            return plan
         for article_id in list(incoming):
             if article_id in copies:  # a recorded copy is now indexed (or re-checked): drop the old record
                 owner_id = copies[article_id][0]
-                if owner_id in self.articles and owner_id not in superseded:
-                    set_alternates(owner_id, tuple(a for a in owner(owner_id).alternates if a.id != article_id))
-        new_sigs: dict[str, np.ndarray | None] = {}
+                if owner_id in self.articles and owner_id not in plan.superseded:
+                    plan.set_alternates(owner_id, tuple(a for a in plan.current(owner_id).alternates if a.id != article_id))
         if dedup is not None:
-            new_sigs = dict(zip(incoming, dedup_signatures((a.text for a in incoming.values()), dedup)))
-            updated = set(report.updated)
-            for article_id, match in self._near_duplicates(incoming, new_sigs, updated, superseded, dedup).items():
-                copy = incoming.pop(article_id)
-                report.added.remove(article_id)
-                report.collapsed[article_id] = match.key
-                alternate = Alternate(
-                    id=copy.id, url=copy.url, source=copy.source, title=copy.title, published=copy.published,
-                    similarity=match.similarity, content_id=content_id(copy.title, copy.text),
-                )
-                kept = owner(match.key)
-                set_alternates(match.key, tuple(a for a in kept.alternates if a.id != copy.id) + (alternate,))
-                new_sigs.pop(article_id, None)
-        new_chunks: list[Chunk] = []
-        for article in incoming.values():
-            new_chunks.extend(chunk_article(article, self.spec, first_id=len(new_chunks)))
-        texts = [passage_text(incoming[c.article_id].title, c.text) for c in new_chunks]
-        vectors = embedder.encode(texts, progress=progress)
-        # The store changes only after every embedding is computed: an interrupted add leaves it as it was.
-        self._drop((set(incoming) & set(self.articles)) | superseded)
-        for article_id in superseded:
+            self._collapse_near_duplicates(plan, dedup)
+        return plan
+
+    def _collapse_near_duplicates(self, plan: UpdatePlan, dedup: DedupSpec) -> None:
+        """Moves each new article that copies an indexed or earlier one from plan.incoming into
+        the kept article's alternates."""
+        incoming = plan.incoming
+        plan.signatures = dict(zip(incoming, dedup_signatures((a.text for a in incoming.values()), dedup)))
+        matches = self._near_duplicates(incoming, plan.signatures, set(plan.report.updated), plan.superseded, dedup)
+        for article_id, match in matches.items():
+            copy = incoming.pop(article_id)
+            plan.report.added.remove(article_id)
+            plan.report.collapsed[article_id] = match.key
+            alternate = Alternate(
+                id=copy.id, url=copy.url, source=copy.source, title=copy.title, published=copy.published,
+                similarity=match.similarity, content_id=content_id(copy.title, copy.text),
+            )
+            kept = plan.current(match.key)
+            plan.set_alternates(match.key, tuple(a for a in kept.alternates if a.id != copy.id) + (alternate,))
+            plan.signatures.pop(article_id, None)
+
+    def _apply_update(self, plan: UpdatePlan, new_chunks: list[Chunk], vectors: np.ndarray) -> None:
+        self._drop((set(plan.incoming) & set(self.articles)) | plan.superseded)
+        for article_id in plan.superseded:
             del self.articles[article_id]
             self.signatures.pop(article_id, None)
         offset = len(self.chunks)
         self.chunks.extend(Chunk(offset + c.id, c.article_id, c.text, c.start, c.end) for c in new_chunks)
         if len(new_chunks):
             self.vectors.add(vectors)
-        self.articles.update(incoming)
-        self.articles.update(owners)
-        for article_id in incoming:
-            sig = new_sigs.get(article_id)
+        self.articles.update(plan.incoming)
+        self.articles.update(plan.owners)
+        for article_id in plan.incoming:
+            sig = plan.signatures.get(article_id)
             if sig is not None:
                 self.signatures[article_id] = sig
             else:
                 self.signatures.pop(article_id, None)  # recomputed when next needed
         self.updated_at = _now()
-        report.chunks_added = len(new_chunks)
-        return report
 
     def _near_duplicates(
         self,

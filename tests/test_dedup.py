@@ -147,6 +147,20 @@ def test_collapse_through_update_index(tmp_path, embedder):
     assert current_gen(index_dir) == gen
 
 
+def test_a_batch_of_only_copies_still_records_them(tmp_path, embedder):
+    """Nothing to embed, but the kept article's alternates change: a new generation is written."""
+    index_dir = tmp_path / "idx"
+    build_index([original()], index_dir, embedder, SPEC)
+    gen = current_gen(index_dir)
+    store, report = update_index(index_dir, embedder, SPEC, add=[copy_article()])
+    assert report.collapsed == {"https://b.example/x": "https://a.example/strike"}
+    assert report.added == [] and report.chunks_added == 0
+    assert current_gen(index_dir) != gen
+    reloaded = IndexStore.load(index_dir, embedder)
+    assert [a.id for a in reloaded.articles["https://a.example/strike"].alternates] == ["https://b.example/x"]
+    assert len(reloaded.chunks) == len(store.chunks)
+
+
 def test_update_of_the_same_id_is_not_a_near_duplicate(tmp_path, embedder):
     index_dir = tmp_path / "idx"
     build_index([original(), copy_article()], index_dir, embedder, SPEC)  # collapsed within the batch
