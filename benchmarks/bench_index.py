@@ -44,8 +44,6 @@ def matmul_probe_gflops(dtype, rounds: int = 7, seconds: float = 0.4) -> dict[st
     oneDNN's linear on a pre-packed weight (what qa.cpu runs in bfloat16). Rounds alternate
     between the kernels and each reports its median: on a shared VM one 2-second probe varied 2×.
     """
-    import statistics
-
     import torch
 
     from qa.cpu import fused_linear_works

@@ -59,7 +59,7 @@ class Settings:
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
-            raise ValueError(f"QA_PRECISION must be auto, float32 or bfloat16, not {self.precision!r}")
+            raise ValueError(f"QA_PRECISION must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -130,18 +130,20 @@ def medians(rounds: list[dict[str, dict]]) -> dict[str, dict]:
             for name, first in rounds[0].items()}
 
 
+def ratios(peer: dict, ours: dict) -> tuple[float, float, float]:
+    """build peer/ours, p50 peer/ours (above 1: we are faster), peak RSS ours/peer (below 1: we use less)."""
+    return peer["build_s"] / ours["build_s"], peer["p50_ms"] / ours["p50_ms"], ours["peak_rss_mb"] / peer["peak_rss_mb"]
+
+
 def table(results: dict[str, dict]) -> str:
     ours = results.get("ours")
     head = ["system", "articles", "chunks", "build s", "p50 ms", "p95 ms", "peak RSS MB", "EM %", "F1 %",
             "build peer/ours", "p50 peer/ours", "RSS ours/peer"]
     rows = []
     for name, r in results.items():
-        ratios = ["", "", ""]
-        if ours and name != "ours":
-            ratios = [f"{r['build_s'] / ours['build_s']:.2f}", f"{r['p50_ms'] / ours['p50_ms']:.2f}",
-                      f"{ours['peak_rss_mb'] / r['peak_rss_mb']:.2f}"]
+        shown = [f"{x:.2f}" for x in ratios(r, ours)] if ours and name != "ours" else ["", "", ""]
         rows.append([name, str(r["articles"]), str(r["chunks"]), f"{r['build_s']:.1f}", f"{r['p50_ms']:.0f}",
-                     f"{r['p95_ms']:.0f}", f"{r['peak_rss_mb']:.0f}", f"{r['em']:.1f}", f"{r['f1']:.1f}", *ratios])
+                     f"{r['p95_ms']:.0f}", f"{r['peak_rss_mb']:.0f}", f"{r['em']:.1f}", f"{r['f1']:.1f}", *shown])
     widths = [max(len(x) for x in col) for col in zip(head, *rows)]
     line = lambda cells: "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731
     out = [line(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [line(r) for r in rows]
@@ -211,11 +213,13 @@ def main() -> None:
     print(table(results))
     if len(rounds) > 1 and "ours" in results:
         for number, r in enumerate(rounds, 1):
-            print(f"- round {number}: " + "; ".join(
-                f"{name} build {r[name]['build_s']:.1f} s, p50 {r[name]['p50_ms']:.0f} ms, RSS {r[name]['peak_rss_mb']:.0f} MB"
-                + ("" if name == "ours" else f" (×{r[name]['build_s'] / r['ours']['build_s']:.2f} build, "
-                   f"×{r[name]['p50_ms'] / r['ours']['p50_ms']:.2f} p50, {r['ours']['peak_rss_mb'] / r[name]['peak_rss_mb']:.2f} RSS)")
-                for name in r))
+            parts = []
+            for name, result in r.items():
+                part = f"{name} build {result['build_s']:.1f} s, p50 {result['p50_ms']:.0f} ms, RSS {result['peak_rss_mb']:.0f} MB"
+                if name != "ours":
+                    part += " (×{:.2f} build, ×{:.2f} p50, {:.2f} RSS)".format(*ratios(result, r["ours"]))
+                parts.append(part)
+            print(f"- round {number}: " + "; ".join(parts))
     for name, r in results.items():
         print(f"- {name}: {r['version']}; load_s {r['load_s']}; {r['notes']}")
     if args.show_answers:
