@@ -6,10 +6,11 @@ Method (all parameters in `DedupSpec`, defaults documented in README.md):
 1. The article *text* (not the title: syndicated copies often change the headline) is normalized —
    Unicode NFKC, lower case, words = runs of letters/digits, so punctuation, quotes and spacing do
    not matter — and cut into overlapping shingles of `shingle_words` = 5 words.
-2. Each shingle set is summarized by a MinHash of `num_perm` = 128 permutations (datasketch,
-   "affine32" scheme, seed 1, SHA-1-based 32-bit shingle hashes): 512 bytes per article, stable
-   across processes, so the store persists them and never recomputes an indexed article's.
-3. An LSH index (datasketch MinHashLSH, `bands` = 42 bands of `rows` = 3 rows) proposes
+2. Each shingle set is summarized by a MinHash of `num_perm` = 128 permutations (datasketch 2.x's
+   "affine32" scheme, seed 1, SHA-1-based 32-bit shingle hashes, computed here with NumPy): 512
+   bytes per article, stable across processes, so the store persists them and never recomputes an
+   indexed article's.
+3. LSH banding (`bands` = 42 bands of `rows` = 3 rows, as datasketch's MinHashLSH) proposes
    candidates: a pair with Jaccard similarity J is proposed with probability 1 - (1 - J^3)^42,
    i.e. 0.996 at J = 0.5, 0.68 at J = 0.3, 0.04 at J = 0.1.
 4. Each candidate is verified with the exact Jaccard similarity of the two shingle sets (after a
@@ -22,9 +23,11 @@ coincidence (briefs, templated earnings lines).
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
@@ -107,20 +110,44 @@ def jaccard(a: set, b: set) -> float:
 
 
 def signatures(texts: Iterable[str], spec: DedupSpec) -> list[np.ndarray | None]:
-    """MinHash signature (uint32[num_perm]) per text; None for texts under spec.min_words words."""
-    from datasketch import MinHash
+    """MinHash signature (uint32[num_perm]) per text; None for texts under spec.min_words words.
 
-    prototype = MinHash(num_perm=spec.num_perm, seed=spec.seed, scheme=SCHEME)
+    Bit for bit datasketch 2.x's MinHash(num_perm, seed, scheme="affine32") with its default SHA-1
+    hash (tests/test_dedup.py checks this against datasketch): indexes store these signatures.
+    Computed here because importing datasketch imports SciPy's integrate module (for an LSH
+    parameter search this project does not use): +0.6 s and ~30 MB resident in every build.
+    """
+    a, b = _permutations(spec.num_perm, spec.seed)
     out: list[np.ndarray | None] = []
     for text in texts:
         tokens = words(text)
         if len(tokens) < spec.min_words:
             out.append(None)
             continue
-        m = prototype.copy()
-        m.update_batch([s.encode("utf-8") for s in shingles(tokens, spec.shingle_words)])
-        out.append(np.asarray(m.hashvalues, dtype=np.uint32))
+        # sha1_32: the first 4 bytes of each shingle's SHA-1, little-endian.
+        digests = b"".join(hashlib.sha1(s.encode("utf-8")).digest()[:4] for s in shingles(tokens, spec.shingle_words))
+        hashes = _fmix32(np.frombuffer(digests, dtype="<u4").astype(np.uint32))
+        out.append((hashes[:, None] * a + b).min(axis=0))  # uint32 arithmetic wraps: mod 2^32
     return out
+
+
+@lru_cache(maxsize=4)
+def _permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """datasketch's affine32 permutations h -> a*h + b mod 2^32 (a odd), drawn from RandomState(seed)."""
+    gen = np.random.RandomState(seed)
+    a = gen.randint(0, 1 << 31, num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = gen.randint(0, 1 << 32, num_perm, dtype=np.uint32)
+    a.flags.writeable = b.flags.writeable = False
+    return a, b
+
+
+def _fmix32(h: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 32-bit finalizer, which datasketch applies to every hash before permuting."""
+    h = h ^ (h >> np.uint32(16))
+    h = h * np.uint32(0x85EBCA6B)
+    h = h ^ (h >> np.uint32(13))
+    h = h * np.uint32(0xC2B2AE35)
+    return h ^ (h >> np.uint32(16))
 
 
 def signature(text: str, spec: DedupSpec) -> np.ndarray | None:
@@ -128,15 +155,17 @@ def signature(text: str, spec: DedupSpec) -> np.ndarray | None:
 
 
 class NearDuplicateIndex:
-    """LSH over signatures, with exact verification; `text_of(key)` gives an indexed key's text."""
+    """LSH over signatures, with exact verification; `text_of(key)` gives an indexed key's text.
+
+    LSH banding: a key is filed under each of its `bands` slices of `rows` signature values, and
+    the candidates for a probe are the keys that equal it on at least one whole band.
+    """
 
     def __init__(self, spec: DedupSpec, text_of: Callable[[str], str]):
-        from datasketch import MinHashLSH
-
         self.spec = spec
         self.text_of = text_of
-        self.lsh = MinHashLSH(num_perm=spec.num_perm, params=(spec.bands, spec.rows))
         self.sigs: dict[str, np.ndarray] = {}
+        self._buckets: list[dict[bytes, set[str]]] = [{} for _ in range(spec.bands)]
         self._tokens: dict[str, list[str]] = {}
 
     def __contains__(self, key: str) -> bool:
@@ -147,22 +176,31 @@ class NearDuplicateIndex:
 
     def add(self, key: str, sig: np.ndarray) -> None:
         self.discard(key)
-        self.lsh.insert(key, self._lean(sig))
+        sig = np.asarray(sig, dtype=np.uint32)
+        for bucket, band in zip(self._buckets, self._bands(sig)):
+            bucket.setdefault(band, set()).add(key)
         self.sigs[key] = sig
 
     def add_many(self, items: Iterable[tuple[str, np.ndarray]]) -> None:
-        with self.lsh.insertion_session() as session:
-            for key, sig in items:
-                if key in self.sigs:
-                    self.lsh.remove(key)
-                session.insert(key, self._lean(sig))
-                self.sigs[key] = sig
+        for key, sig in items:
+            self.add(key, sig)
 
     def discard(self, key: str) -> None:
-        if key in self.sigs:
-            self.lsh.remove(key)
-            del self.sigs[key]
-            self._tokens.pop(key, None)
+        if key not in self.sigs:
+            return
+        for bucket, band in zip(self._buckets, self._bands(self.sigs.pop(key))):
+            keys = bucket[band]
+            keys.discard(key)
+            if not keys:
+                del bucket[band]
+        self._tokens.pop(key, None)
+
+    def candidates(self, sig: np.ndarray) -> set[str]:
+        """Indexed keys equal to `sig` on at least one whole band."""
+        found: set[str] = set()
+        for bucket, band in zip(self._buckets, self._bands(np.asarray(sig, dtype=np.uint32))):
+            found.update(bucket.get(band, ()))
+        return found
 
     def find(self, text: str, sig: np.ndarray | None, tokens: list[str] | None = None) -> Match | None:
         """The most similar indexed text at or above the threshold, if any."""
@@ -170,7 +208,7 @@ class NearDuplicateIndex:
             return None
         spec = self.spec
         floor = max(0.0, spec.threshold - 0.2)  # MinHash estimate's std is <= 0.045 at 128 permutations
-        candidates = [k for k in self.lsh.query(self._lean(sig)) if float(np.mean(self.sigs[k] == sig)) >= floor]
+        candidates = [k for k in sorted(self.candidates(sig)) if float(np.mean(self.sigs[k] == sig)) >= floor]
         if not candidates:
             return None
         tokens = tokens if tokens is not None else words(text)
@@ -188,10 +226,9 @@ class NearDuplicateIndex:
                 best = Match(key, round(similarity, 4), exact)
         return best
 
-    def _lean(self, sig: np.ndarray):
-        from datasketch import LeanMinHash
-
-        return LeanMinHash(seed=self.spec.seed, hashvalues=sig, scheme=SCHEME)
+    def _bands(self, sig: np.ndarray) -> list[bytes]:
+        rows = self.spec.rows
+        return [sig[i * rows : (i + 1) * rows].tobytes() for i in range(self.spec.bands)]
 
 
 def index_against(

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
 import pytest
 
-from qa.dedup import DedupSpec, collapse, jaccard, rows_sharing_a_band, shingles, signature, signatures, words
+from qa.dedup import (
+    DedupSpec, NearDuplicateIndex, collapse, jaccard, rows_sharing_a_band, shingles, signature, signatures, words,
+)
 from qa.ingest import make_article
 from qa.store import IndexStore, build_index, current_generation, update_index
 
@@ -90,22 +93,44 @@ def test_signatures_are_stable_across_processes():
     assert sig.dtype == np.uint32 and sig.shape == (128,)
     assert np.array_equal(sig, signatures([STORY], DedupSpec())[0])
     assert sig[:4].tolist() == [6099600, 16375162, 37845932, 812917]
+    assert hashlib.sha256(sig.tobytes()).hexdigest()[:16] == "a9ae2cc89cc4a73a"
 
 
-def test_band_prefilter_keeps_every_lsh_candidate():
+def test_signatures_equal_datasketch_minhash():
+    # datasketch (a dev dependency) is the reference: indexes built with it must keep matching.
+    from datasketch import MinHash
+
+    spec = DedupSpec()
+    texts = [STORY, COPY, OTHER, "Größere Äpfel, café naïve — déjà vu. " * 12, "日本語のテキスト、絵文字 🙂 も。 " * 40]
+    for text, sig in zip(texts, signatures(texts, spec)):
+        reference = MinHash(num_perm=spec.num_perm, seed=spec.seed, scheme="affine32")
+        reference.update_batch([s.encode("utf-8") for s in shingles(words(text), spec.shingle_words)])
+        assert sig.dtype == np.uint32 and np.array_equal(sig, reference.hashvalues), text[:30]
+
+
+def test_band_prefilter_and_index_propose_what_datasketch_lsh_does():
     from datasketch import LeanMinHash, MinHashLSH
 
     spec = DedupSpec()
     rng = np.random.default_rng(0)
-    stored = rng.integers(0, 50, size=(300, 128), dtype=np.uint32)  # small alphabet: many band collisions
-    probes = rng.integers(0, 50, size=(5, 128), dtype=np.uint32)
+    # Values from a tiny alphabet, so that many rows share a band with some probe (each band matches
+    # with probability 6^-3) and many do not.
+    stored = rng.integers(0, 6, size=(300, 128), dtype=np.uint32)
+    probes = rng.integers(0, 6, size=(5, 128), dtype=np.uint32)
     lsh = MinHashLSH(num_perm=128, params=(spec.bands, spec.rows))
+    index = NearDuplicateIndex(spec, text_of=str)
     for i, row in enumerate(stored):
         lsh.insert(i, LeanMinHash(seed=1, hashvalues=row, scheme="affine32"))
-    expected = set()
+        index.add(str(i), row)
+    index.discard("7")
+    lsh.remove(7)
+    expected: set[int] = set()
     for row in probes:
-        expected |= set(lsh.query(LeanMinHash(seed=1, hashvalues=row, scheme="affine32")))
-    assert set(np.flatnonzero(rows_sharing_a_band(stored, probes, spec))) == expected
+        proposed = set(lsh.query(LeanMinHash(seed=1, hashvalues=row, scheme="affine32")))
+        assert {int(k) for k in index.candidates(row)} == proposed
+        expected |= proposed
+    assert 50 < len(expected) < 250, len(expected)
+    assert set(np.flatnonzero(rows_sharing_a_band(stored, probes, spec))) - {7} == expected
 
 
 # ---- through the index --------------------------------------------------------------------------
