@@ -111,9 +111,18 @@ class Embedder:
 
     @cached_property
     def tokenizer(self):
+        """A `tokenizers.Tokenizer` that truncates at the model's max_seq_length."""
         from .encoder import load_tokenizer
 
-        return load_tokenizer(self.model_dir)
+        tokenizer = load_tokenizer(self.model_dir)
+        tokenizer.enable_truncation(self.config.max_seq_length)
+        return tokenizer
+
+    @cached_property
+    def pad_id(self) -> int:
+        from .encoder import pad_token_id
+
+        return pad_token_id(self.tokenizer)
 
     @cached_property
     def model(self):
@@ -172,10 +181,7 @@ class Embedder:
         prepared = [str(t).strip() for t in texts]
         if config.lowercase:
             prepared = [t.lower() for t in prepared]
-        return self.tokenizer(
-            prepared, truncation=True, max_length=config.max_seq_length,
-            return_attention_mask=False, return_token_type_ids=False,
-        )["input_ids"]
+        return [encoding.ids for encoding in self.tokenizer.encode_batch(prepared)]
 
     @contextmanager
     def _batch_runner(self, parallel: bool):
@@ -206,8 +212,7 @@ class Embedder:
         """(rows, pooled float32 vectors) for the texts `rows` of `ids`, padded to `width` tokens."""
         import torch
 
-        pad_id = self.tokenizer.pad_token_id or 0
-        input_ids = np.full((len(rows), width), pad_id, dtype=np.int64)
+        input_ids = np.full((len(rows), width), self.pad_id, dtype=np.int64)
         mask = np.zeros((len(rows), width), dtype=np.int64)
         for r, i in enumerate(rows):
             input_ids[r, : len(ids[i])] = ids[i]

@@ -75,9 +75,26 @@ class Reader:
 
     @cached_property
     def tokenizer(self):
+        """A `tokenizers.Tokenizer` without truncation (questions are measured whole)."""
         from .encoder import load_tokenizer
 
         return load_tokenizer(self.model_dir)
+
+    @cached_property
+    def window_tokenizer(self):
+        """Tokenizes (question, passage) pairs into windows: the passage is cut into max_seq_len
+        windows overlapping by doc_stride tokens, each repeating the question."""
+        from .encoder import load_tokenizer
+
+        tokenizer = load_tokenizer(self.model_dir)
+        tokenizer.enable_truncation(self.max_seq_len, stride=self.doc_stride, strategy="only_second")
+        return tokenizer
+
+    @cached_property
+    def pad_id(self) -> int:
+        from .encoder import pad_token_id
+
+        return pad_token_id(self.tokenizer)
 
     @cached_property
     def model(self):
@@ -91,28 +108,17 @@ class Reader:
         if not passages:
             return ReaderOutput([], {})
         question = self.clip_question(question)
-        enc = self.tokenizer(
-            [question] * len(passages),
-            [p.chunk.text for p in passages],
-            truncation="only_second",
-            max_length=self.max_seq_len,
-            stride=self.doc_stride,
-            return_overflowing_tokens=True,
-            return_offsets_mapping=True,
-            padding="longest",
-            pad_to_multiple_of=WINDOW_PAD_MULTIPLE,
-            return_tensors="np",
-        )
-        start_logits, end_logits = self._logits(enc)
-        window_passage = enc["overflow_to_sample_mapping"]
-        offsets = enc["offset_mapping"]
+        encodings = self.window_tokenizer.encode_batch([(question, p.chunk.text) for p in passages])
+        windows = [(i, window) for i, e in enumerate(encodings) for window in (e, *e.overflowing)]
+        batch = Windows.pad([window for _, window in windows], self.pad_id, WINDOW_PAD_MULTIPLE)
+        start_logits, end_logits = self._logits(batch)
         null_scores: dict[int, float] = {}
         candidates: list[Span] = []
-        for w in range(len(window_passage)):
-            passage = passages[int(window_passage[w])]
-            context = np.array([s == 1 for s in enc.sequence_ids(w)])
+        for w, (i, _) in enumerate(windows):
+            passage = passages[i]
             spans, null = decode_spans(
-                start_logits[w], end_logits[w], context, offsets[w], self.max_answer_tokens, self.spans_per_window
+                start_logits[w], end_logits[w], batch.context[w], batch.offsets[w], self.max_answer_tokens,
+                self.spans_per_window,
             )
             chunk_id = passage.chunk.id
             null_scores[chunk_id] = min(null, null_scores.get(chunk_id, 1.0))
@@ -122,23 +128,52 @@ class Reader:
     def clip_question(self, question: str) -> str:
         """Keep at most max_question_tokens tokens so a huge question cannot crowd out the passage."""
         question = " ".join(question.split())
-        enc = self.tokenizer(question, add_special_tokens=False, return_offsets_mapping=True)
-        if len(enc["input_ids"]) <= self.max_question_tokens:
+        offsets = self.tokenizer.encode(question, add_special_tokens=False).offsets
+        if len(offsets) <= self.max_question_tokens:
             return question
-        return question[: enc["offset_mapping"][self.max_question_tokens - 1][1]]
+        return question[: offsets[self.max_question_tokens - 1][1]]
 
-    def _logits(self, enc) -> tuple[np.ndarray, np.ndarray]:
+    def _logits(self, batch: Windows) -> tuple[np.ndarray, np.ndarray]:
         import torch
 
-        names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in enc]
         starts, ends = [], []
         with torch.inference_mode():
-            for i in range(0, len(enc["input_ids"]), self.batch_size):
-                batch = {n: torch.from_numpy(np.asarray(enc[n][i : i + self.batch_size])) for n in names}
-                out = self.model(**batch)
+            for i in range(0, len(batch.input_ids), self.batch_size):
+                rows = slice(i, i + self.batch_size)
+                out = self.model(
+                    input_ids=torch.from_numpy(batch.input_ids[rows]),
+                    attention_mask=torch.from_numpy(batch.attention_mask[rows]),
+                    token_type_ids=torch.from_numpy(batch.token_type_ids[rows]),
+                )
                 starts.append(out.start_logits.float().numpy())
                 ends.append(out.end_logits.float().numpy())
         return np.concatenate(starts), np.concatenate(ends)
+
+
+@dataclass(frozen=True)
+class Windows:
+    """Token windows as padded arrays [windows, width]; offsets are (start, end) characters in the
+    window's passage, context marks the passage's tokens (not question, special or padding)."""
+
+    input_ids: np.ndarray
+    attention_mask: np.ndarray
+    token_type_ids: np.ndarray
+    offsets: np.ndarray  # [windows, width, 2]
+    context: np.ndarray  # bool
+
+    @classmethod
+    def pad(cls, encodings: Sequence, pad_id: int, multiple: int) -> Windows:
+        longest = max(len(e.ids) for e in encodings)
+        width = -(-longest // multiple) * multiple
+        shape = (len(encodings), width)
+        ids, mask, types = np.full(shape, pad_id, np.int64), np.zeros(shape, np.int64), np.zeros(shape, np.int64)
+        offsets, context = np.zeros((*shape, 2), np.int64), np.zeros(shape, bool)
+        for row, e in enumerate(encodings):
+            n = len(e.ids)
+            ids[row, :n], mask[row, :n], types[row, :n] = e.ids, e.attention_mask, e.type_ids
+            offsets[row, :n] = e.offsets
+            context[row, :n] = [s == 1 for s in e.sequence_ids]
+        return cls(ids, mask, types, offsets, context)
 
 
 def decode_spans(

@@ -84,3 +84,53 @@ def test_other_architectures_load_through_transformers(tmp_path, qa_head):
     with torch.inference_mode():
         out = model(input_ids=ids, attention_mask=torch.ones_like(ids))
     assert (out.start_logits.shape if qa_head else out.last_hidden_state.shape) == ((1, 4) if qa_head else (1, 4, 32))
+
+
+def test_tokenizers_equal_transformers_windows_included():
+    # load_tokenizer reads tokenizer.json without transformers; the reference is transformers' tokenizer.
+    from transformers import AutoTokenizer
+
+    from qa.encoder import load_tokenizer
+
+    question = "Who chairs the committee?"
+    passage = "The committee, chaired by Ms Émilie Dubois, met on Tuesday. " * 40  # several windows
+    reference = AutoTokenizer.from_pretrained(str(DEFAULT_READER_DIR))(
+        question, passage, truncation="only_second", max_length=128, stride=32,
+        return_overflowing_tokens=True, return_offsets_mapping=True,
+    )
+    tokenizer = load_tokenizer(DEFAULT_READER_DIR)
+    tokenizer.enable_truncation(128, stride=32, strategy="only_second")
+    first = tokenizer.encode(question, passage)
+    windows = [first, *first.overflowing]
+    assert len(windows) == len(reference["input_ids"]) > 3
+    assert [w.ids for w in windows] == reference["input_ids"]
+    assert [w.type_ids for w in windows] == reference["token_type_ids"]
+    assert [[tuple(o) for o in w.offsets] for w in windows] == [[tuple(o) for o in m] for m in reference["offset_mapping"]]
+    embedder = load_tokenizer(default_model_dir())
+    assert embedder.truncation is None and embedder.padding is None  # tokenizer.json's own (128, padded) are dropped
+    text = "Sarah Sanders said there is NOT a second meeting locked in. " * 50
+    assert embedder.encode(text).ids == AutoTokenizer.from_pretrained(str(default_model_dir()))(text)["input_ids"]
+
+
+def test_product_path_does_not_import_transformers():
+    # Importing transformers costs ~1.3 s and ~25 MB in every process; embedding and reading run without it.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from qa.config import DEFAULT_READER_DIR\n"
+        "from qa.embed import Embedder\n"
+        "from qa.read import Reader\n"
+        "from qa.records import Chunk, Passage\n"
+        "from qa.ingest import make_article\n"
+        "vectors = Embedder().encode(['Kim sent a letter.', 'Trump answered it.'])\n"
+        "article = make_article('T', 'Kim sent a letter to Trump.', explicit_id='a')\n"
+        "chunk = Chunk(0, 'a', article.text, 0, len(article.text))\n"
+        "out = Reader(DEFAULT_READER_DIR).read('Who sent a letter?', [Passage(chunk, article, 1.0, 0)])\n"
+        "assert vectors.shape == (2, 384) and out.spans, out\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'transformers'))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"
