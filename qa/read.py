@@ -11,6 +11,7 @@ answer" exactly when its score exceeds the window's null score.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -97,6 +98,14 @@ class Reader:
         return pad_token_id(self.tokenizer)
 
     @cached_property
+    def takes_token_types(self) -> bool:
+        """Whether the model gets token_type_ids (question 0, passage 1). BERT-style models embed two
+        segment types; DistilBERT has no such input and RoBERTa a single type, so those get none
+        (as transformers' tokenizers for them return none)."""
+        config = json.loads((self.model_dir / "config.json").read_text(encoding="utf-8"))
+        return int(config.get("type_vocab_size") or 0) > 1
+
+    @cached_property
     def model(self):
         from .encoder import load_model
 
@@ -140,11 +149,10 @@ class Reader:
         with torch.inference_mode():
             for i in range(0, len(batch.input_ids), self.batch_size):
                 rows = slice(i, i + self.batch_size)
-                out = self.model(
-                    input_ids=torch.from_numpy(batch.input_ids[rows]),
-                    attention_mask=torch.from_numpy(batch.attention_mask[rows]),
-                    token_type_ids=torch.from_numpy(batch.token_type_ids[rows]),
-                )
+                inputs = {"input_ids": batch.input_ids[rows], "attention_mask": batch.attention_mask[rows]}
+                if self.takes_token_types:
+                    inputs["token_type_ids"] = batch.token_type_ids[rows]
+                out = self.model(**{name: torch.from_numpy(array) for name, array in inputs.items()})
                 starts.append(out.start_logits.float().numpy())
                 ends.append(out.end_logits.float().numpy())
         return np.concatenate(starts), np.concatenate(ends)

@@ -86,6 +86,33 @@ def test_huge_question_is_clipped(reader):
     assert out.spans, "the passage still gets most of the window"
 
 
+@pytest.mark.parametrize("architecture", ["distilbert", "roberta"])
+def test_reader_model_without_token_types_reads(tmp_path, reader, architecture):
+    # Through transformers, with the shipped reader's tokenizer. RoBERTa embeds one token type only:
+    # passing the passage's type 1 would index past its table.
+    import shutil
+
+    import transformers
+
+    if architecture == "distilbert":
+        config = transformers.DistilBertConfig(vocab_size=30522, dim=32, n_layers=1, n_heads=2, hidden_dim=64)
+        transformers.DistilBertForQuestionAnswering(config).save_pretrained(tmp_path)
+    else:
+        config = transformers.RobertaConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                            intermediate_size=64, max_position_embeddings=514, type_vocab_size=1)
+        transformers.RobertaForQuestionAnswering(config).save_pretrained(tmp_path)
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt"):
+        shutil.copy(reader.model_dir / name, tmp_path / name)
+    from qa.read import Reader
+
+    tiny = Reader(tmp_path, precision="float32")
+    assert reader.takes_token_types and not tiny.takes_token_types
+    text = "The summit was held in Singapore. " * 30  # two windows
+    out = tiny.read("Where was the summit held?", [passage(text)])
+    assert out.spans and set(out.null_scores) == {0}
+    assert all(0 <= s.start < s.end <= len(text) for s in out.spans)
+
+
 @pytest.mark.parametrize("text", ["", "   "])
 def test_empty_passages_list(reader, text):
     assert reader.read("Where?", []).spans == []
