@@ -130,9 +130,9 @@ def main() -> None:
         max_len = embedder.config.max_seq_length
         # Counted in slices: tokenizing all 6k chunks at once would itself raise the peak RSS reported below.
         lengths = [
-            min(len(ids), max_len)
+            min(len(encoding.ids), max_len)
             for i in range(0, len(texts), 512)
-            for ids in embedder.tokenizer(texts[i : i + 512])["input_ids"]
+            for encoding in embedder.tokenizer.encode_batch(texts[i : i + 512])
         ]
         n_tokens, flops = sum(lengths), flops_per_token(lengths)
         dtype = embedder.model.dtype
