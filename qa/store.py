@@ -141,7 +141,8 @@ class IndexStore:
         for article in plan.incoming.values():
             new_chunks.extend(chunk_article(article, self.spec, first_id=len(new_chunks)))
         texts = [passage_text(plan.incoming[c.article_id].title, c.text) for c in new_chunks]
-        vectors = embedder.encode(texts, progress=progress)
+        # A batch of only copies changes alternates alone: nothing to embed, no model to load.
+        vectors = embedder.encode(texts, progress=progress) if texts else None
         self._apply_update(plan, new_chunks, vectors)
         plan.report.chunks_added = len(new_chunks)
         return plan.report
@@ -200,7 +201,7 @@ class IndexStore:
             plan.set_alternates(match.key, tuple(a for a in kept.alternates if a.id != copy.id) + (alternate,))
             plan.signatures.pop(article_id, None)
 
-    def _apply_update(self, plan: UpdatePlan, new_chunks: list[Chunk], vectors: np.ndarray) -> None:
+    def _apply_update(self, plan: UpdatePlan, new_chunks: list[Chunk], vectors: np.ndarray | None) -> None:
         self._drop((set(plan.incoming) & set(self.articles)) | plan.superseded)
         for article_id in plan.superseded:
             del self.articles[article_id]

@@ -11,6 +11,7 @@ import pytest
 from qa.dedup import (
     DedupSpec, NearDuplicateIndex, collapse, jaccard, rows_sharing_a_band, shingles, signature, signatures, words,
 )
+from qa.embed import Embedder
 from qa.ingest import make_article
 from qa.store import IndexStore, build_index, current_generation, update_index
 
@@ -177,9 +178,11 @@ def test_a_batch_of_only_copies_still_records_them(tmp_path, embedder):
     index_dir = tmp_path / "idx"
     build_index([original()], index_dir, embedder, SPEC)
     gen = current_gen(index_dir)
-    store, report = update_index(index_dir, embedder, SPEC, add=[copy_article()])
+    fresh = Embedder(embedder.model_dir)
+    store, report = update_index(index_dir, fresh, SPEC, add=[copy_article()])
     assert report.collapsed == {"https://b.example/x": "https://a.example/strike"}
     assert report.added == [] and report.chunks_added == 0
+    assert "model" not in fresh.__dict__, "nothing to embed: the model is not loaded"
     assert current_gen(index_dir) != gen
     reloaded = IndexStore.load(index_dir, embedder)
     assert [a.id for a in reloaded.articles["https://a.example/strike"].alternates] == ["https://b.example/x"]
