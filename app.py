@@ -14,14 +14,14 @@ SAMPLE_DIR = ROOT / "data" / "sample"
 
 def main() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    from qa.app import launch
+    from qa.serve.api import serve
     from qa.chunk import ChunkSpec
     from qa.config import Settings
-    from qa.dedup import DedupSpec
+    from qa.ingest.dedup import DedupSpec
     from qa.embed import Embedder
     from qa.errors import QAError
     from qa.ingest import ingest_paths
-    from qa.store import build_index, index_exists
+    from qa.index import build_index, index_exists
 
     settings = Settings.from_env()
     if "QA_INDEX_DIR" not in os.environ:
@@ -34,7 +34,7 @@ def main() -> None:
                 articles, settings.index_dir, Embedder.from_settings(settings), ChunkSpec.from_settings(settings),
                 progress=True, dedup=DedupSpec.from_settings(settings),
             )
-        launch(settings)
+        serve(settings)
     except QAError as exc:
         sys.exit(f"Error: {exc}")
 

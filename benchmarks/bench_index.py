@@ -41,12 +41,12 @@ def percentile(values: list[float], q: float) -> float:
 def matmul_probe_gflops(dtype, rounds: int = 7, seconds: float = 0.4) -> dict[str, float]:
     """Dense GEMM throughput at MiniLM's FFN shape (8192 tokens × 384 → 1536), the ceiling the
     embedder can approach, for two kernels: aten's linear (what a plain PyTorch model runs) and
-    oneDNN's linear on a pre-packed weight (what qa.cpu runs in bfloat16). Rounds alternate
+    oneDNN's linear on a pre-packed weight (what qa.models.cpu runs in bfloat16). Rounds alternate
     between the kernels and each reports its median: on a shared VM one 2-second probe varied 2×.
     """
     import torch
 
-    from qa.cpu import fused_linear_works
+    from qa.models.cpu import fused_linear_works
 
     x = torch.randn(8192, 384, dtype=dtype)
     w = torch.randn(1536, 384, dtype=dtype)
@@ -113,7 +113,7 @@ def main() -> None:
     from qa.config import Settings
     from qa.embed import Embedder, passage_text
     from qa.ingest import ingest_paths
-    from qa.store import build_index
+    from qa.index import build_index
 
     rows: list[tuple[str, str]] = []
     embedder = Embedder.from_settings(Settings.from_env())

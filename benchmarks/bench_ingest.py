@@ -7,7 +7,7 @@ qa.ingest.ingest_paths) and ../shared/data/corpora/reuters21578/data/*.sgm (SGML
 <REUTERS> document's TITLE, BODY and DATE are parsed here; documents without a BODY are skipped).
 Both are research-use corpora: read in place, never copied into the repository.
 
-No embedding: the dedup stage (qa.dedup, the parameters `qa index add` uses) runs alone on the
+No embedding: the dedup stage (qa.ingest.dedup, the parameters `qa index add` uses) runs alone on the
 ingested articles, in order, keeping the first copy. Reported per corpus: articles, same-id
 repeats (identical title + text: the store merges them as "unchanged"), exact duplicates
 (identical normalized text under another id), near-duplicates (Jaccard >= threshold, not
@@ -77,7 +77,7 @@ def bbc_articles(folder: Path):
 def measure(name: str, load, folder: Path, examples: int) -> dict:
     import numpy as np
 
-    from qa.dedup import DedupSpec, collapse, index_against, signatures
+    from qa.ingest.dedup import DedupSpec, collapse, index_against, signatures
 
     spec = DedupSpec()
     t0 = time.perf_counter()

@@ -15,11 +15,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from qa.api import create_app  # noqa: E402
+from qa.serve.api import create_app  # noqa: E402
 from qa.config import Settings  # noqa: E402
 from qa.embed import Embedder  # noqa: E402
 from qa.ingest import ingest_paths  # noqa: E402
-from qa.store import build_index  # noqa: E402
+from qa.index import build_index  # noqa: E402
 from tests.test_browser import SANDERS, ask_in_chat, chromium, free_port, start_server, stop_server  # noqa: E402
 from tests.conftest import SAMPLE_DIR, SPEC  # noqa: E402
 

@@ -15,7 +15,7 @@ from .errors import InvalidQuestion
 from .read import Reader, ReaderOutput
 from .records import Alternative, Answer, Citation, Passage, Span
 from .retrieve import Filters, Retriever
-from .store import IndexStore
+from .index import IndexStore
 
 MAX_ALTERNATIVES = 4
 

@@ -68,7 +68,7 @@ def index_build(paths: tuple[str, ...], index_dir: Path | None, quiet: bool) -> 
     """Build a fresh index from files, folders, feeds and URLs (.txt .md .html .json .jsonl .csv .rss .atom .xml, http(s)://)."""
     from .embed import Embedder
     from .ingest import ingest_paths
-    from .store import build_index
+    from .index import build_index
 
     settings = _settings(index_dir=index_dir)
     with _fetcher(settings) as fetcher:
@@ -98,7 +98,7 @@ def index_add(paths: tuple[str, ...], index_dir: Path | None, quiet: bool) -> No
     identical ones left alone, near-duplicates of indexed articles collapsed into them."""
     from .embed import Embedder
     from .ingest import ingest_paths
-    from .store import update_index
+    from .index import update_index
 
     settings = _settings(index_dir=index_dir)
     with _fetcher(settings) as fetcher:
@@ -133,7 +133,7 @@ def index_watch(feeds: tuple[str, ...], index_dir: Path | None, every: float, ro
     Prints one line per round. Ctrl-C between rounds stops cleanly; re-running is safe (no duplicates).
     """
     from .embed import Embedder
-    from .watch import watch
+    from .index.watch import watch
 
     settings = _settings(index_dir=index_dir)
     embedder = Embedder.from_settings(settings)
@@ -154,13 +154,13 @@ def index_watch(feeds: tuple[str, ...], index_dir: Path | None, every: float, ro
 
 
 def _fetcher(settings: Settings):
-    from .fetch import Fetcher
+    from .ingest.fetch import Fetcher
 
     return Fetcher(settings.fetch_timeout, settings.fetch_max_bytes, settings.fetch_max_redirects)
 
 
 def _dedup(settings: Settings):
-    from .dedup import DedupSpec
+    from .ingest.dedup import DedupSpec
 
     try:
         return DedupSpec.from_settings(settings)
@@ -176,7 +176,7 @@ def index_remove(article_ids: tuple[str, ...], index_dir: Path | None) -> None:
     """Remove articles by id (see `qa index stats --ids`)."""
     from .embed import Embedder
     from .errors import IndexNotFound
-    from .store import index_exists, update_index
+    from .index import index_exists, update_index
 
     settings = _settings(index_dir=index_dir)
     if not index_exists(settings.index_dir):
@@ -197,7 +197,7 @@ def index_remove(article_ids: tuple[str, ...], index_dir: Path | None) -> None:
 @user_errors
 def index_stats(index_dir: Path | None, as_json: bool, ids: bool) -> None:
     """Show what the index holds."""
-    from .store import IndexStore
+    from .index import IndexStore
 
     settings = _settings(index_dir=index_dir)
     store = IndexStore.load(settings.index_dir)
@@ -264,9 +264,9 @@ def ask(question: str, index_dir: Path | None, k: int | None, as_json: bool, sou
 @user_errors
 def serve(index_dir: Path | None, host: str | None, port: int | None) -> None:
     """Serve the chat UI (/), the embeddable chat (/embed/) and the HTTP API (/api/ask, /docs) on the index."""
-    from .app import launch
+    from .serve.api import serve
 
-    launch(_settings(index_dir=index_dir, host=host, port=port))
+    serve(_settings(index_dir=index_dir, host=host, port=port))
 
 
 def _echo_result(result: dict[str, Any], as_json: bool, header: dict[str, Any]) -> None:

@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_READER_DIR = PACKAGE_DIR / "models" / "reader"
-PRECISIONS = ("auto", "float32", "bfloat16")  # inference dtypes (qa.cpu.resolve_precision)
+PRECISIONS = ("auto", "float32", "bfloat16")  # inference dtypes (qa.models.cpu.resolve_precision)
 
 
 @dataclass(frozen=True)
@@ -47,11 +47,11 @@ class Settings:
     api_token: str = field(default="", repr=False)
     # QA_FRAME_ANCESTORS: origins allowed to show /embed in an iframe (CSP frame-ancestors).
     frame_ancestors: str = "'self'"
-    # Fetching feeds and pages (qa.fetch): seconds per URL, body size limit, redirects followed.
+    # Fetching feeds and pages (qa.ingest.fetch): seconds per URL, body size limit, redirects followed.
     fetch_timeout: float = 20.0
     fetch_max_bytes: int = 10 * 2**20
     fetch_max_redirects: int = 5
-    # Near-duplicate collapse when adding to the index (qa.dedup); QA_DEDUP=0 turns it off.
+    # Near-duplicate collapse when adding to the index (qa.ingest.dedup); QA_DEDUP=0 turns it off.
     dedup: bool = True
     dedup_threshold: float = 0.5  # Jaccard similarity of 5-word shingles
     dedup_shingle_words: int = 5

@@ -112,7 +112,7 @@ class Embedder:
     @cached_property
     def tokenizer(self):
         """A `tokenizers.Tokenizer` that truncates at the model's max_seq_length."""
-        from .encoder import load_tokenizer
+        from .models.encoder import load_tokenizer
 
         tokenizer = load_tokenizer(self.model_dir)
         tokenizer.enable_truncation(self.config.max_seq_length)
@@ -120,14 +120,14 @@ class Embedder:
 
     @cached_property
     def pad_id(self) -> int:
-        from .encoder import pad_token_id
+        from .models.encoder import pad_token_id
 
         return pad_token_id(self.tokenizer)
 
     @cached_property
     def model(self):
         """The transformer (no pooling head), in the inference dtype, linear layers fused where faster."""
-        from .encoder import load_model
+        from .models.encoder import load_model
 
         self.config  # fail on an unsupported model before loading weights
         self.tokenizer  # loaded with the model, so that loading is over once `model` is
@@ -147,7 +147,7 @@ class Embedder:
         """
         from tqdm.auto import tqdm
 
-        from .cpu import release_free_memory
+        from .models.cpu import release_free_memory
 
         model, config = self.model, self.config
         vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
@@ -192,7 +192,7 @@ class Embedder:
         21k tokens/s (median of 5 alternating runs). A question runs inline, on all threads."""
         import torch
 
-        from .cpu import intra_op_threads
+        from .models.cpu import intra_op_threads
 
         workers = torch.get_num_threads()
         if workers > 1 and parallel:

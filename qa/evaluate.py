@@ -240,11 +240,11 @@ def evaluate_e2e(corpus: Sequence[dict[str, Any]], questions: Sequence[dict[str,
     """
     from .answer import QAService
     from .chunk import ChunkSpec
-    from .dedup import DedupSpec
+    from .ingest.dedup import DedupSpec
     from .config import Settings
     from .embed import Embedder
     from .ingest import article_from_record
-    from .store import build_index
+    from .index import build_index
 
     settings = settings or Settings()
     articles = [article_from_record(r, r.get("_origin", "corpus")) for r in corpus]

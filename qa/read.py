@@ -77,7 +77,7 @@ class Reader:
     @cached_property
     def tokenizer(self):
         """A `tokenizers.Tokenizer` without truncation (questions are measured whole)."""
-        from .encoder import load_tokenizer
+        from .models.encoder import load_tokenizer
 
         return load_tokenizer(self.model_dir)
 
@@ -85,7 +85,7 @@ class Reader:
     def window_tokenizer(self):
         """Tokenizes (question, passage) pairs into windows: the passage is cut into max_seq_len
         windows overlapping by doc_stride tokens, each repeating the question."""
-        from .encoder import load_tokenizer
+        from .models.encoder import load_tokenizer
 
         tokenizer = load_tokenizer(self.model_dir)
         tokenizer.enable_truncation(self.max_seq_len, stride=self.doc_stride, strategy="only_second")
@@ -93,7 +93,7 @@ class Reader:
 
     @cached_property
     def pad_id(self) -> int:
-        from .encoder import pad_token_id
+        from .models.encoder import pad_token_id
 
         return pad_token_id(self.tokenizer)
 
@@ -107,7 +107,7 @@ class Reader:
 
     @cached_property
     def model(self):
-        from .encoder import load_model
+        from .models.encoder import load_model
 
         # Weights ship as float16 to stay small; CPUs compute float16 slowly, so this runs in
         # bfloat16 where the CPU does that natively (precision "auto"), else in float32.

@@ -12,7 +12,7 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Alternate:
-    """Another copy of an article (the same story syndicated elsewhere), collapsed into it by qa.dedup."""
+    """Another copy of an article (the same story syndicated elsewhere), collapsed into it by qa.ingest.dedup."""
 
     id: str
     url: str | None = None
@@ -32,7 +32,7 @@ class Article:
     published: str | None = None  # ISO 8601 date or datetime
     source: str | None = None
     origin: str | None = None  # file (and line) it came from, for error messages
-    alternates: tuple[Alternate, ...] = ()  # near-duplicate copies kept once (qa.dedup)
+    alternates: tuple[Alternate, ...] = ()  # near-duplicate copies kept once (qa.ingest.dedup)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

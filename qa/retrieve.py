@@ -9,7 +9,7 @@ import numpy as np
 
 from .embed import Embedder, passage_text
 from .records import Passage
-from .store import IndexStore
+from .index import IndexStore
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from qa.config import DEFAULT_READER_DIR, Settings
 from qa.embed import Embedder
 from qa.ingest import ingest_paths
 from qa.read import Reader
-from qa.store import build_index
+from qa.index import build_index
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_DIR = ROOT / "data" / "sample"

@@ -6,14 +6,14 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-import qa.api
+import qa.serve.engine
 from qa.answer import QAService
-from qa.api import create_app, frame_ancestors
+from qa.serve.api import create_app, frame_ancestors
 from qa.config import Settings
 from qa.errors import QAError
 from qa.ingest import ingest_paths
 from qa.retrieve import Filters
-from qa.store import build_index, update_index
+from qa.index import build_index, update_index
 
 from .conftest import SPEC
 
@@ -160,7 +160,7 @@ def test_token_and_embedding_settings_from_env():
 
 def test_busy_models_give_503_while_health_answers(client, monkeypatch):
     engine = client.app.state.engine
-    monkeypatch.setattr(qa.api, "LOCK_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(qa.serve.engine, "LOCK_TIMEOUT_S", 0.2)
     with engine._lock:  # a long question is being read
         start = time.monotonic()
         assert client.get("/api/health").status_code == 200
@@ -202,7 +202,7 @@ def test_frame_ancestors_validation():
 
 
 def test_engine_serves_an_index_updated_on_disk(tmp_path, embedder, reader, news_file):
-    from qa.api import Engine
+    from qa.serve.engine import Engine
 
     index_dir = tmp_path / "index"
     articles = ingest_paths([news_file]).articles

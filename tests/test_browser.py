@@ -20,7 +20,7 @@ import pytest
 from qa.answer import QAService
 from qa.config import Settings
 from qa.ingest import ingest_paths
-from qa.store import build_index
+from qa.index import build_index
 
 from .conftest import ROOT, SAMPLE_DIR, SPEC
 
@@ -131,7 +131,7 @@ def ask_in_chat(driver, question: str, timeout: float = 90):
 @pytest.fixture(scope="module")
 def live(tmp_path_factory, embedder, reader):
     """The app (UI + API + /embed/) on one port, examples/ on another (a different origin)."""
-    from qa.api import create_app
+    from qa.serve.api import create_app
 
     tmp = tmp_path_factory.mktemp("browser")
     (tmp / "hostile.jsonl").write_text(json.dumps(HOSTILE) + "\n", encoding="utf-8")

@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from qa.cli import cli
-from qa.store import current_generation
+from qa.index import current_generation
 
 from .conftest import ROOT, SAMPLE_DIR
 

@@ -3,12 +3,12 @@
 import pytest
 
 from qa.answer import QAService
-from qa.api import Engine
+from qa.serve.engine import Engine
 from qa.config import Settings
 from qa.conversation import carried_terms, contextualize, is_follow_up, user_questions
 from qa.ingest import ingest_paths
 from qa.retrieve import Retriever
-from qa.store import build_index
+from qa.index import build_index
 
 from .conftest import SAMPLE_DIR, SPEC
 
@@ -82,7 +82,7 @@ CONVERSATIONS = [
 
 def test_contextualize_improves_retrieval_on_the_sample(sample_index, embedder):
     """Measured: rank of the answering passage with the bare follow-up vs the contextualized query."""
-    from qa.store import IndexStore
+    from qa.index import IndexStore
 
     retriever = Retriever(IndexStore.load(sample_index, embedder), embedder)
 

@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 from qa.config import DEFAULT_READER_DIR
-from qa.cpu import FusedLinear, fuse_linears, fused_linear_works, prepare_model
+from qa.models.cpu import FusedLinear, fuse_linears, fused_linear_works, prepare_model
 
 needs_fused = pytest.mark.skipif(not fused_linear_works(), reason="oneDNN fused linear unavailable on this CPU/torch")
 

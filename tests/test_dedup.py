@@ -1,4 +1,4 @@
-"""Near-duplicate collapse: qa.dedup alone, then through the index (update_index) with the real embedder."""
+"""Near-duplicate collapse: qa.ingest.dedup alone, then through the index (update_index) with the real embedder."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import json
 import numpy as np
 import pytest
 
-from qa.dedup import (
+from qa.ingest.dedup import (
     DedupSpec, NearDuplicateIndex, collapse, jaccard, rows_sharing_a_band, shingles, signature, signatures, words,
 )
 from qa.embed import Embedder
 from qa.ingest import make_article
-from qa.store import IndexStore, build_index, current_generation, update_index
+from qa.index import IndexStore, build_index, current_generation, update_index
 
 from .conftest import SPEC
 

@@ -5,7 +5,7 @@ import torch
 
 from qa.config import DEFAULT_READER_DIR
 from qa.embed import default_model_dir
-from qa.encoder import BertEncoder, is_plain_bert, load_encoder
+from qa.models.encoder import BertEncoder, is_plain_bert, load_encoder
 
 
 def batch(tokenizer_dir, pairs=None):
@@ -74,7 +74,7 @@ def test_missing_or_broken_files_fall_back(tmp_path):
 def test_other_architectures_load_through_transformers(tmp_path, qa_head):
     from transformers import DistilBertConfig, DistilBertForQuestionAnswering, DistilBertModel
 
-    from qa.encoder import load_model
+    from qa.models.encoder import load_model
 
     config = DistilBertConfig(vocab_size=100, dim=32, n_layers=1, n_heads=2, hidden_dim=64, max_position_embeddings=64)
     (DistilBertForQuestionAnswering if qa_head else DistilBertModel)(config).save_pretrained(tmp_path)
@@ -90,7 +90,7 @@ def test_tokenizers_equal_transformers_windows_included():
     # load_tokenizer reads tokenizer.json without transformers; the reference is transformers' tokenizer.
     from transformers import AutoTokenizer
 
-    from qa.encoder import load_tokenizer
+    from qa.models.encoder import load_tokenizer
 
     question = "Who chairs the committee?"
     passage = "The committee, chaired by Ms Émilie Dubois, met on Tuesday. " * 40  # several windows

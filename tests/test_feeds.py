@@ -1,11 +1,11 @@
-"""Feeds and URLs → articles (qa.feeds), served by a local HTTP server; no outside network."""
+"""Feeds and URLs → articles (qa.ingest.feeds), served by a local HTTP server; no outside network."""
 
 from __future__ import annotations
 
 import pytest
 
-from qa.feeds import entry_date, ingest_url
-from qa.fetch import Fetcher
+from qa.ingest.feeds import entry_date, ingest_url
+from qa.ingest.fetch import Fetcher
 from qa.ingest import ingest_paths
 
 from .http_server import Route
@@ -196,6 +196,6 @@ def test_entry_dates_are_time_zone_aware(entry, expected):
     ],
 )
 def test_feed_sniffing(body, content_type, expected):
-    from qa.feeds import looks_like_feed
+    from qa.ingest.feeds import looks_like_feed
 
     assert looks_like_feed(body, content_type) is expected

@@ -1,4 +1,4 @@
-"""qa.fetch against a local HTTP server (tests/http_server.py, 127.0.0.1, free port); no outside network."""
+"""qa.ingest.fetch against a local HTTP server (tests/http_server.py, 127.0.0.1, free port); no outside network."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from qa.fetch import FEED_TYPES, HTML_TYPES, Fetcher, FetchError
+from qa.ingest.fetch import FEED_TYPES, HTML_TYPES, Fetcher, FetchError
 
 from .http_server import NewsServer, Route
 
@@ -118,7 +118,7 @@ def test_conditional_get(server, fetcher):
 
 
 def test_text_decoding():
-    from qa.fetch import Response
+    from qa.ingest.fetch import Response
 
     latin = "<html><head><meta charset='windows-1252'></head><body>Café</body></html>".encode("cp1252")
     assert "Café" in Response("u", "u", 200, "text/html", None, latin).text()

@@ -121,7 +121,7 @@ def test_empty_passages_list(reader, text):
 def test_precision_choice(reader):
     import torch
 
-    from qa.cpu import cpu_has_native_bf16, resolve_precision
+    from qa.models.cpu import cpu_has_native_bf16, resolve_precision
     from qa.read import Reader
 
     assert resolve_precision("float32") is torch.float32

@@ -1,7 +1,7 @@
 import pytest
 
 from qa.retrieve import Filters, Retriever, reciprocal_rank_fusion
-from qa.store import IndexStore
+from qa.index import IndexStore
 
 
 @pytest.fixture(scope="module")

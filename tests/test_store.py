@@ -5,7 +5,7 @@ import pytest
 
 from qa.errors import IndexCorrupt, IndexIncompatible, IndexNotFound, QAError
 from qa.ingest import ingest_paths, make_article
-from qa.store import IndexStore, build_index, current_generation, update_index, write_lock
+from qa.index import IndexStore, build_index, current_generation, update_index, write_lock
 
 from .conftest import SAMPLE_DIR, SPEC
 

@@ -8,9 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 from qa.cli import cli
-from qa.fetch import Fetcher
-from qa.store import IndexStore, current_generation, write_lock
-from qa.watch import STATE_FILE, run_round, watch
+from qa.ingest.fetch import Fetcher
+from qa.index import IndexStore, current_generation, write_lock
+from qa.index.watch import STATE_FILE, run_round, watch
 
 from .conftest import SPEC
 from .test_dedup import COPY, OTHER, STORY

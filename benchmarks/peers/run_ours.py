@@ -36,7 +36,7 @@ def main() -> None:
     from qa.embed import Embedder
     from qa.ingest import ingest_paths
     from qa.retrieve import Retriever
-    from qa.store import build_index
+    from qa.index import build_index
 
     settings = Settings.from_env(reader_dir=args.reader, top_k=args.k)
     t0 = time.perf_counter()

@@ -1,9 +1,8 @@
-"""Ingest: files and folders → Article records, with a reason for every item skipped.
+"""File formats: the bytes of one file (or one record) → Article records.
 
-Supported: .txt/.md (title = first non-empty line), .html/.htm (main text, title, date and
-canonical URL via trafilatura), .json/.jsonl/.csv records with fields title, text|content|body,
-date|published, source, url and optional id, .rss/.atom/.xml feeds, and http(s) URLs of feeds or
-article pages (qa.feeds, qa.fetch).
+.txt/.md (title = first non-empty line), .html/.htm (main text, title, date and canonical URL via
+trafilatura), .json/.jsonl/.csv records with fields title, text|content|body, date|published,
+source, url and optional id. Feeds are read by qa.ingest.feeds; qa.ingest dispatches by path.
 """
 
 from __future__ import annotations
@@ -16,18 +15,17 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterator
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from .errors import IngestError
-from .records import Article
+from ..errors import IngestError
+from ..records import Article
 
 TEXT_SUFFIXES = {".txt", ".md"}
 HTML_SUFFIXES = {".html", ".htm"}
 RECORD_SUFFIXES = {".json", ".jsonl", ".csv"}
 FEED_SUFFIXES = {".rss", ".atom", ".xml"}
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | RECORD_SUFFIXES | FEED_SUFFIXES
-URL_LIKE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 MAX_FILE_BYTES = 200 * 1024 * 1024
 
 TEXT_FIELDS = ("text", "content", "body")
@@ -51,63 +49,6 @@ class IngestReport:
         self.articles.extend(other.articles)
         self.skipped.extend(other.skipped)
         self.warnings.extend(other.warnings)
-
-
-def ingest_paths(paths: Iterable[str | Path], fetcher: Any = None) -> IngestReport:
-    """Read every supported file under the given files and folders (recursively, sorted).
-
-    A string that looks like a URL is fetched (qa.feeds.ingest_url): a feed gives its entries, a
-    page one article. `fetcher` (a qa.fetch.Fetcher) sets the limits; by default one is made.
-    """
-    report = IngestReport()
-    for item in paths:
-        if isinstance(item, str) and URL_LIKE.match(item.strip()):
-            from .feeds import ingest_url
-
-            report.extend(ingest_url(item.strip(), fetcher))
-            continue
-        path = Path(item)
-        if not path.exists():
-            report.skipped.append(Skipped(str(path), "no such file or folder"))
-        elif path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.is_file() and not _hidden(p, path))
-            for file in files:
-                report.extend(ingest_file(file, explicit=False, fetcher=fetcher))
-        else:
-            report.extend(ingest_file(path, explicit=True, fetcher=fetcher))
-    return report
-
-
-def ingest_file(path: Path, explicit: bool = True, fetcher: Any = None) -> IngestReport:
-    """Articles from one file. Files of unknown type found inside a folder are reported too."""
-    report = IngestReport()
-    suffix = path.suffix.lower()
-    if suffix not in SUPPORTED_SUFFIXES:
-        why = f"unsupported file type {suffix or '(none)'}; expected one of {', '.join(sorted(SUPPORTED_SUFFIXES))}"
-        if explicit or not path.name.lower().startswith("readme"):
-            report.skipped.append(Skipped(str(path), why))
-        return report
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise IngestError(f"file is larger than {MAX_FILE_BYTES // 2**20} MiB")
-        data = path.read_bytes()
-        text = decode_bytes(data)
-        if suffix in FEED_SUFFIXES:
-            from .feeds import ingest_feed_file
-
-            report.extend(ingest_feed_file(path, data, fetcher))
-        elif suffix in TEXT_SUFFIXES:
-            report.articles.append(article_from_text(text, origin=str(path.resolve()), markdown=suffix == ".md"))
-        elif suffix in HTML_SUFFIXES:
-            report.articles.append(article_from_html(text, origin=str(path.resolve())))
-        else:
-            report.extend(_records_from_file(text, suffix, str(path)))
-    except IngestError as exc:
-        report.skipped.append(Skipped(str(path), str(exc)))
-    except OSError as exc:
-        report.skipped.append(Skipped(str(path), f"cannot read: {exc.strerror or exc}"))
-    return report
 
 
 def is_whole_file(origin: str | None) -> bool:
@@ -249,7 +190,7 @@ def normalize_date(value: Any, origin: str | None = None) -> str | None:
     return parsed.isoformat()
 
 
-def _records_from_file(text: str, suffix: str, origin: str) -> IngestReport:
+def records_from_file(text: str, suffix: str, origin: str) -> IngestReport:
     report = IngestReport()
     for where, record in _iter_records(text, suffix, origin, report):
         try:
@@ -302,7 +243,3 @@ def _check_printable(text: str) -> None:
 
 def _str_or_none(value: Any) -> str | None:
     return str(value).strip() or None if value is not None else None
-
-
-def _hidden(path: Path, root: Path) -> bool:
-    return any(part.startswith(".") for part in path.relative_to(root).parts)

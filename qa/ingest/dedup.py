@@ -32,7 +32,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from .records import Article
+from ..records import Article
 
 WORD = re.compile(r"\w+")
 SCHEME = "affine32"

@@ -1,6 +1,6 @@
 """Watch: poll feeds every few minutes and keep the index up to date (ingestion, then update_index).
 
-Each round fetches every feed, turns its entries into articles (qa.feeds) and hands them all to
+Each round fetches every feed, turns its entries into articles (qa.ingest.feeds) and hands them all to
 `update_index` at once: new entries are added, entries whose text changed (same canonical URL)
 replace their old version, unchanged ones are left alone and near-duplicates are collapsed. So a
 round over unchanged feeds is a no-op, and stopping and restarting never duplicates anything.
@@ -24,13 +24,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .chunk import ChunkSpec
-from .dedup import DedupSpec
-from .embed import Embedder
-from .errors import IngestError, QAError
-from .feeds import URL_TYPES, ingest_feed_bytes, looks_like_feed
-from .fetch import HTML_TYPES, Fetcher, Response, is_http_url
-from .ingest import IngestReport, Skipped, ingest_paths
+from ..chunk import ChunkSpec
+from ..ingest.dedup import DedupSpec
+from ..embed import Embedder
+from ..errors import IngestError, QAError
+from ..ingest.feeds import URL_TYPES, ingest_feed_bytes, looks_like_feed
+from ..ingest.fetch import HTML_TYPES, Fetcher, Response, is_http_url
+from ..ingest import IngestReport, Skipped, ingest_paths
 from .store import GENERATION, current_generation, update_index
 
 STATE_FILE = "watch-state.json"

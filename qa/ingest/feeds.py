@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit
 
-from .errors import IngestError
+from ..errors import IngestError
 from .fetch import FEED_TYPES, HTML_TYPES, Fetcher, Response, is_http_url
-from .ingest import IngestReport, Skipped, article_from_html, make_article
+from .formats import IngestReport, Skipped, article_from_html, make_article
 
 # What a URL given on the command line may turn out to be; "" and text/plain are sniffed.
 URL_TYPES = HTML_TYPES | FEED_TYPES | {"text/plain", ""}
@@ -83,7 +83,7 @@ def ingest_feed_bytes(
 ) -> IngestReport:
     """Every entry of one feed document. `origin` is the feed's URL or file path.
 
-    `fetch_page` replaces the plain page fetch (qa.watch uses it for conditional GETs); entries
+    `fetch_page` replaces the plain page fetch (qa.index.watch uses it for conditional GETs); entries
     whose page it reports unchanged are left out and their page URL appended to `not_modified`.
     """
     import feedparser

@@ -199,7 +199,7 @@ class Output(nn.Module):
 
 
 class Intermediate(nn.Module):
-    """dense then exact GELU; the names let qa.cpu.fuse_linears fold the GELU into the GEMM."""
+    """dense then exact GELU; the names let qa.models.cpu.fuse_linears fold the GELU into the GEMM."""
 
     def __init__(self, size: int, inner: int):
         super().__init__()

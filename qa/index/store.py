@@ -8,7 +8,7 @@ Layout of an index directory (see index/README.md):
         articles.jsonl one Article per line (with its full text)
         chunks.jsonl   [article_id, start, end] per line, in vector order
         vectors.faiss  FAISS IndexFlatIP of normalized embeddings (row i = chunk i)
-        signatures.npy MinHash signature per article (row i = line i of articles.jsonl), for qa.dedup
+        signatures.npy MinHash signature per article (row i = line i of articles.jsonl), for qa.ingest.dedup
 
 Every change writes a new generation in a temporary directory, renames it into place and only
 then points CURRENT at it, so a crash or Ctrl-C at any moment leaves the previous index loadable.
@@ -31,12 +31,12 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from .chunk import ChunkSpec, chunk_article
-from .dedup import DedupSpec, Match, index_against, signatures as dedup_signatures
-from .embed import Embedder, passage_text
-from .ingest import content_id, is_whole_file
-from .errors import IndexCorrupt, IndexIncompatible, IndexNotFound, QAError
-from .records import Alternate, Article, Chunk
+from ..chunk import ChunkSpec, chunk_article
+from ..ingest.dedup import DedupSpec, Match, index_against, signatures as dedup_signatures
+from ..embed import Embedder, passage_text
+from ..ingest.formats import content_id, is_whole_file
+from ..errors import IndexCorrupt, IndexIncompatible, IndexNotFound, QAError
+from ..records import Alternate, Article, Chunk
 
 FORMAT = "news-qa-index"
 FORMAT_VERSION = 1
@@ -105,7 +105,7 @@ class IndexStore:
         self.vectors = vectors if vectors is not None else faiss.IndexFlatIP(dim)
         self.created_at = created_at or _now()
         self.updated_at = updated_at or self.created_at
-        # MinHash signatures (qa.dedup) of the articles long enough to have one, made with signature_params.
+        # MinHash signatures (qa.ingest.dedup) of the articles long enough to have one, made with signature_params.
         self.signatures: dict[str, np.ndarray] = signatures or {}
         self.signature_params = signature_params if signatures is not None else None
         if self.vectors.ntotal != len(self.chunks):
@@ -125,7 +125,7 @@ class IndexStore:
         An article replaces the indexed one with the same id; an article from a single-article
         file (.txt, .md, .html) also replaces the one read earlier from the same file, whose
         content-hash id changed when the file was edited. With `dedup`, a *new* article whose
-        text is a near-duplicate (qa.dedup) of an indexed one or of an earlier one in the batch
+        text is a near-duplicate (qa.ingest.dedup) of an indexed one or of an earlier one in the batch
         is not indexed but recorded in that article's `alternates`; re-adding such a copy
         unchanged is a no-op. Updates (same id) are never collapsed and keep their alternates.
 

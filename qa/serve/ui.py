@@ -6,8 +6,7 @@ text shows exactly as written), and only http(s) URLs become links. Gradio sanit
 more in the browser.
 
 `build_ui(engine)` makes the full page (title, index stats, chat); `build_ui(engine, embed=True)`
-the bare chat served at /embed/ for iframes. `launch(settings)` serves both with the HTTP API
-(see qa.api).
+the bare chat served at /embed/ for iframes. qa.serve.api mounts both beside the HTTP API.
 """
 
 from __future__ import annotations
@@ -17,12 +16,11 @@ import re
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Iterator
 
-from .config import Settings
-from .errors import InvalidQuestion, QAError
-from .records import Answer, Citation
+from ..errors import InvalidQuestion, QAError
+from ..records import Answer, Citation
 
 if TYPE_CHECKING:
-    from .api import Engine
+    from .engine import Engine
 
 NOT_FOUND = "Not found in the indexed articles."
 SEARCHING = '<div class="qa-searching"><span class="qa-spinner"></span> Searching the indexed articles…</div>'
@@ -203,10 +201,3 @@ def build_ui(engine: Engine, embed: bool = False):
         if not embed:
             demo.load(lambda: stats_markdown(engine.stats()), outputs=stats, api_visibility="private", queue=False)
     return demo
-
-
-def launch(settings: Settings) -> None:
-    """Serve the chat UI at /, the widget at /embed/ and the HTTP API at /api/ (one server)."""
-    from .api import serve
-
-    serve(settings)

@@ -1,7 +1,7 @@
 import re
 from types import SimpleNamespace
 
-from qa.app import (
+from qa.serve.ui import (
     NOT_FOUND, SAMPLE_QUESTIONS, SEARCHING, chat_reply, confidence_label, escape, example_questions, render_answer,
     safe_url, stats_markdown,
 )
