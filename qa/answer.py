@@ -10,6 +10,7 @@ import string
 from functools import cached_property
 
 from .config import Settings
+from .conversation import contextualize
 from .embed import Embedder
 from .errors import InvalidQuestion
 from .read import Reader, ReaderOutput
@@ -49,12 +50,16 @@ class QAService:
             )
         return " ".join(question.split())
 
-    def ask(self, question: str, k: int | None = None, filters: Filters | None = None) -> Answer:
+    def ask(self, question: str, k: int | None = None, filters: Filters | None = None,
+            history: list | None = None) -> Answer:
+        """Retrieve → read → compose. A follow-up question (see qa.conversation) is retrieved with
+        the names and content words of the earlier questions in `history`; the reader reads it as asked."""
         question = self.validate(question)
         k = self.settings.top_k if k is None else k
         if k < 1:
             raise InvalidQuestion("k must be at least 1")
-        passages = self.retriever.retrieve(question, k, filters)
+        query = contextualize(question, history or [])
+        passages = self.retriever.retrieve(query, k, filters)
         return compose_answer(question, passages, self.reader.read(question, passages), self.settings.null_threshold)
 
 

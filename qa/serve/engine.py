@@ -10,9 +10,8 @@ from __future__ import annotations
 import logging
 import threading
 
-from ..answer import QAService, compose_answer
+from ..answer import QAService
 from ..config import Settings
-from ..conversation import contextualize
 from ..errors import InvalidQuestion, QAError
 from ..index import current_generation
 from ..records import Answer
@@ -58,22 +57,19 @@ class Engine:
         filters: Filters | None = None,
         timeout: float | None = None,
     ) -> Answer:
-        """Answer `question`; a follow-up retrieves with the conversation (the reader reads the question)."""
+        """Answer `question` (a follow-up retrieves with the conversation); one question at a time."""
         question = self._service.validate(question)
         k = self.settings.top_k if k is None else k
         if not 1 <= k <= self.settings.max_k:
             raise InvalidQuestion(f"k must be between 1 and {self.settings.max_k}")
-        query = contextualize(question, history or [])
         if not self._lock.acquire(timeout=LOCK_TIMEOUT_S if timeout is None else timeout):
             raise Busy("the server is busy answering other questions; try again shortly")
         try:
-            service = self._reload_if_changed()
-            passages = service.retriever.retrieve(query, k, filters)
-            output = service.reader.read(question, passages)
+            answer = self._reload_if_changed().ask(question, k, filters, history)
         finally:
             self._lock.release()
         self.ready.set()
-        return compose_answer(question, passages, output, service.settings.null_threshold)
+        return answer
 
     def stats(self) -> dict:
         if self._lock.acquire(blocking=False):  # never wait behind a question just for stats
