@@ -19,60 +19,18 @@ many copies other thresholds would collapse.
 from __future__ import annotations
 
 import argparse
-import html
 import re
 import sys
 import time
-from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-CORPORA = ROOT.parent / "shared" / "data" / "corpora"
-TOPICS = ("business", "entertainment", "politics", "sport", "tech")
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from corpora import BBC_DIR, REUTERS_DIR, bbc_articles, reuters_articles  # noqa: E402
+
 SWEEP = (0.3, 0.5, 0.7, 0.9)
-
-DOC = re.compile(r"<REUTERS\b([^>]*)>(.*?)</REUTERS>", re.S)
-FIELD = {name: re.compile(rf"<{name}>(.*?)</{name}>", re.S) for name in ("TITLE", "BODY", "DATE")}
-NEWID = re.compile(r'NEWID="(\d+)"')
-
-
-def reuters_articles(folder: Path):
-    from qa.errors import IngestError
-    from qa.ingest import IngestReport, Skipped, make_article
-
-    report = IngestReport()
-    for path in sorted(folder.glob("*.sgm"), key=lambda p: int(re.sub(r"\D", "", p.stem) or 0)):
-        text = path.read_bytes().decode("latin-1")
-        for match in DOC.finditer(text):
-            attrs, doc = match.groups()
-            newid = NEWID.search(attrs)
-            origin = f"{path.name}#{newid.group(1) if newid else '?'}"
-            fields = {k: html.unescape(m.group(1)).strip() if (m := rx.search(doc)) else "" for k, rx in FIELD.items()}
-            body = fields["BODY"].replace("\x03", "").strip()
-            if not body:
-                report.skipped.append(Skipped(origin, "no BODY"))
-                continue
-            try:
-                published = datetime.strptime(fields["DATE"][:20], "%d-%b-%Y %H:%M:%S").isoformat()
-            except ValueError:
-                published = None
-            try:
-                report.articles.append(make_article(
-                    title=" ".join(fields["TITLE"].split()) or body.split("\n", 1)[0][:120],
-                    text=re.sub(r"[ \t]+", " ", body), published=published, source="Reuters",
-                    origin=origin, explicit_id=f"reuters-{newid.group(1)}" if newid else None,
-                ))
-            except IngestError as exc:
-                report.skipped.append(Skipped(origin, str(exc)))
-    return report
-
-
-def bbc_articles(folder: Path):
-    from qa.ingest import ingest_paths
-
-    return ingest_paths([folder / t for t in TOPICS if (folder / t).is_dir()])
-
 
 def measure(name: str, load, folder: Path, examples: int) -> dict:
     import numpy as np
@@ -130,8 +88,8 @@ def measure(name: str, load, folder: Path, examples: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--bbc", type=Path, default=CORPORA / "bbc_news" / "bbc")
-    parser.add_argument("--reuters", type=Path, default=CORPORA / "reuters21578" / "data")
+    parser.add_argument("--bbc", type=Path, default=BBC_DIR)
+    parser.add_argument("--reuters", type=Path, default=REUTERS_DIR)
     parser.add_argument("--examples", type=int, default=0, help="print N collapsed near-duplicate pairs per corpus")
     args = parser.parse_args()
     columns = []
