@@ -67,7 +67,7 @@ def page(title: str, body: str, canonical: str | None = None, og_url: str | None
 
 @pytest.fixture
 def fetcher():
-    with Fetcher(timeout=1.0, max_bytes=512 * 1024, max_redirects=3) as f:
+    with Fetcher(timeout=1.0, max_bytes=512 * 1024, max_redirects=3, allow_private=True) as f:  # the test server is on 127.0.0.1
         yield f
 
 
