@@ -100,9 +100,11 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 def address_refusal(address: IPAddress, allow_private: bool = False, allow_networks: Iterable[IPNetwork] = ()) -> str | None:
     """Why the policy refuses to connect to this address (None: allowed)."""
+    forms = [address]
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
         address = address.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
-    if allow_private or any(address in net for net in allow_networks if net.version == address.version):
+        forms.append(address)
+    if allow_private or any(a in net for a in forms for net in allow_networks if net.version == a.version):
         return None
     for kind, test in (("a loopback", "is_loopback"), ("a link-local", "is_link_local"), ("a private", "is_private"),
                        ("a multicast", "is_multicast"), ("an unspecified", "is_unspecified")):
