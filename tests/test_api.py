@@ -1,6 +1,7 @@
 """HTTP API contract, error cases, token, headers: the real app (UI mounted) over the real models."""
 
 import json
+import threading
 import time
 
 import pytest
@@ -162,11 +163,15 @@ def test_busy_models_give_503_while_health_answers(client, monkeypatch):
     engine = client.app.state.engine
     monkeypatch.setattr(qa.serve.engine, "LOCK_TIMEOUT_S", 0.2)
     with engine._lock:  # a long question is being read
-        start = time.monotonic()
-        assert client.get("/api/health").status_code == 200
-        assert time.monotonic() - start < 0.2
+        # No timing margin (a busy 2-core machine makes any flaky): health answers while the models
+        # are held; if it waited for them it would never answer, and the join below would time out.
+        health = []
+        probe = threading.Thread(target=lambda: health.append(client.get("/api/health")))
+        probe.start()
+        probe.join(60)
+        assert health and health[0].status_code == 200
         r = client.post("/api/ask", json={"question": SANDERS})
-        assert r.status_code == 503 and "busy" in r.json()["error"] and r.headers["retry-after"] == "10"
+        assert r.status_code == 503 and "busy" in r.json()["error"] and 1 <= int(r.headers["retry-after"]) <= 60
     assert client.post("/api/ask", json={"question": SANDERS, "k": 1}).status_code == 200
 
 
@@ -214,3 +219,135 @@ def test_engine_serves_an_index_updated_on_disk(tmp_path, embedder, reader, news
     assert engine.stats()["articles"] == 3
     answer = engine.ask("How fast will the winds be?", filters=Filters(source="Daily Coast"))
     assert answer.found and "120 kilometres" in answer.answer
+
+
+# ---- bounded requests, bounded waiting, unreadable index (issue 16) ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def live(service):
+    """The app served by a real uvicorn on 127.0.0.1 (chunked bodies need a real server)."""
+    import threading
+
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(create_app(service.settings, service), host="127.0.0.1", port=0,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive()
+        time.sleep(0.05)
+    yield server.servers[0].sockets[0].getsockname()[:2]
+    server.should_exit = True
+    thread.join(30)
+
+
+def post_chunked(address, path: str, total: int) -> tuple[int, bytes, int]:
+    """POST `total` bytes in 64 KiB chunks (no Content-Length) until the server answers; (status, body, bytes sent)."""
+    import select
+    import socket
+
+    sock = socket.create_connection(address, timeout=30)
+    sock.sendall(f"POST {path} HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+                 "Transfer-Encoding: chunked\r\n\r\n".encode())
+    chunk = b"x" * 65536
+    frame = f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n"
+    sent = 0
+    try:
+        while sent < total:
+            readable, _, _ = select.select([sock], [], [], 0)
+            if readable:
+                break
+            sock.sendall(frame)
+            sent += len(chunk)
+    except (BrokenPipeError, ConnectionResetError, TimeoutError):
+        pass
+    data = b""
+    try:
+        while b"\r\n\r\n" not in data or len(data.split(b"\r\n\r\n", 1)[1]) < int(
+            dict(l.split(b": ", 1) for l in data.split(b"\r\n\r\n")[0].split(b"\r\n")[1:]).get(b"content-length", b"0")
+        ):
+            more = sock.recv(65536)
+            if not more:
+                break
+            data += more
+    finally:
+        sock.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body, sent
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
+
+
+@pytest.mark.parametrize("path, limit", [("/api/ask", 262144), ("/gradio_api/call/v2/ask", 2097152)])
+def test_chunked_bodies_are_cut_at_the_limit(live, path, limit):
+    """Issue 16 (6): no Content-Length used to skip the limit (300 MB read in full, +800 MB RSS)."""
+    before = rss_mb()
+    status, body, sent = post_chunked(live, path, 200 * 2**20)
+    assert status == 413 and json.loads(body) == {"error": f"request body over {limit} bytes"}
+    assert sent < 32 * 2**20, f"the client could send {sent / 2**20:.0f} MiB"
+    assert rss_mb() - before < 64
+
+
+def test_gradio_uploads_are_refused_without_reading(client, token_client):
+    for c in (client, token_client):
+        for path in ("/gradio_api/upload", "/embed/gradio_api/upload", "/gradio_api/upload/"):
+            r = c.post(path, files={"files": ("a.txt", b"x" * 1000, "text/plain")})
+            assert r.status_code == 404 and r.json() == {"error": "this server accepts no file uploads"}
+    big = client.post("/gradio_api/call/v2/ask", content=b"x" * (3 * 2**20), headers={"content-type": "application/json"})
+    assert big.status_code == 413 and "request body over 2097152 bytes" in big.json()["error"]
+
+
+def test_deeply_nested_json_body_gets_the_error_shape(client):
+    r = client.post("/api/ask", content=b"[" * 100_000, headers={"content-type": "application/json"})
+    assert r.status_code in (400, 422) and set(r.json()) <= {"error", "details"} and r.json()["error"]
+
+
+def test_full_queue_gets_503_at_once_with_retry_after(client, monkeypatch):
+    import threading
+
+    engine = client.app.state.engine
+    monkeypatch.setattr(engine, "settings", engine.settings.with_(max_waiting=1))
+    results = []
+    with engine._lock:  # a long question is being read
+        waiter = threading.Thread(target=lambda: results.append(client.post("/api/ask", json={"question": SANDERS, "k": 1})))
+        waiter.start()
+        deadline = time.monotonic() + 30
+        while engine._waiting < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        r = client.post("/api/ask", json={"question": SANDERS})  # one more than the queue holds: refused, not queued
+        assert r.status_code == 503 and "busy" in r.json()["error"]
+        assert 1 <= int(r.headers["retry-after"]) <= 60
+        assert engine._waiting == 1
+    waiter.join(60)
+    assert results[0].status_code == 200
+
+
+def test_index_unreadable_on_disk_gives_503_json_until_repaired(tmp_path, embedder, reader, news_file):
+    from qa.index import current_generation, rollback
+
+    index_dir = tmp_path / "index"
+    articles = ingest_paths([news_file]).articles
+    build_index(articles[:1], index_dir, embedder, SPEC)
+    settings = Settings(index_dir=index_dir)
+    with make_client(settings, QAService(settings, embedder=embedder, reader=reader)) as c:
+        assert c.post("/api/ask", json={"question": "When will the bridge open?"}).status_code == 200
+        update_index(index_dir, embedder, SPEC, add=articles[1:])  # `qa index add` while serving…
+        (index_dir / current_generation(index_dir) / "chunks.jsonl").write_text("damaged")  # …and the disk breaks
+        for r in (c.post("/api/ask", json={"question": "When will the bridge open?"}), c.get("/api/stats")):
+            assert r.status_code == 503 and list(r.json()) == ["error"]
+            assert "damaged" in r.json()["error"] and "\n" not in r.json()["error"]
+        rollback(index_dir)  # `qa index rollback`: the server heals at the next question
+        r = c.post("/api/ask", json={"question": "When will the bridge open?"})
+        assert r.status_code == 200 and c.get("/api/stats").json()["articles"] == 1
+
+
+def test_ui_widget_and_docs_stay_public_with_a_token(token_client):
+    for path in ("/", "/embed/", "/docs", "/openapi.json", "/config", "/embed/config", "/api/health"):
+        assert token_client.get(path).status_code == 200, path

@@ -118,6 +118,7 @@ class IndexStore:
         self.vectors = vectors if vectors is not None else faiss.IndexFlatIP(dim)
         self.created_at = created_at or _now()
         self.updated_at = updated_at or self.created_at
+        self.generation: str | None = None  # the generation directory it was loaded from, if any
         # MinHash signatures (qa.ingest.dedup) of the articles long enough to have one, made with signature_params.
         self.signatures: dict[str, np.ndarray] = signatures or {}
         self.signature_params = signature_params if signatures is not None else None
@@ -462,7 +463,9 @@ class IndexStore:
         gen = index_dir / name
         try:
             with _lease(gen):
-                return cls._read(index_dir, gen, embedder)
+                store = cls._read(index_dir, gen, embedder)
+                store.generation = name
+                return store
         except OSError as exc:
             raise IndexUnreadable(f"cannot read index {index_dir}: {_os_reason(exc)}") from None
 
