@@ -50,23 +50,41 @@ def test_ask_returns_the_cli_json(client, service):
     assert "There is not a second meeting" in c["passage"]
 
 
-def test_ask_with_history_k_and_filters(client):
-    history = [SANDERS]
-    as_strings = client.post("/api/ask", json={"question": "And what did she say about the letter?", "history": history})
+def test_ask_with_history_k_and_filters(client, service, monkeypatch):
+    # What reaches retrieval, watched on the real retriever: the follow-up carries the history's
+    # words, `k` and the filters arrive as sent.
+    seen = []
+    real = service.retriever.retrieve
+    monkeypatch.setattr(service.retriever, "retrieve", lambda q, k, f=None: seen.append((q, k, f)) or real(q, k, f))
+    follow_up = "And what did she say about the letter?"
+    as_strings = client.post("/api/ask", json={"question": follow_up, "history": [SANDERS]})
     as_messages = client.post("/api/ask", json={
-        "question": "And what did she say about the letter?",
+        "question": follow_up,
         "history": [{"role": "user", "content": SANDERS}, {"role": "assistant", "content": "He did receive a letter"}],
         "k": 2,
     })
-    assert as_strings.status_code == as_messages.status_code == 200
+    alone = client.post("/api/ask", json={"question": follow_up, "k": 1})
+    assert as_strings.status_code == as_messages.status_code == alone.status_code == 200
+    (q1, k1, _), (q2, k2, _), (q3, k3, _) = seen
+    assert q1 == q2 != q3 == follow_up and {"Sanders", "meeting"} <= set(q1.split()) and "received" not in q2
+    assert (k1, k2, k3) == (5, 2, 1)
     for r in (as_strings, as_messages):
         assert "We have responded to Chairman Kim’s letter" in r.json()["citations"][0]["passage"]
+    # k=1: one passage read, so every citation and alternative comes from one article; k=5 reads more.
+    one = client.post("/api/ask", json={"question": "Who said the bridge vote was delayed?", "k": 1}).json()
+    five = client.post("/api/ask", json={"question": "Who said the bridge vote was delayed?", "k": 5}).json()
+    assert len({x["article_id"] for x in one["citations"] + one["alternatives"]}) == 1
+    assert len({x["article_id"] for x in five["citations"] + five["alternatives"]}) > 1
 
-    herald = client.post("/api/ask", json={"question": "When will the bridge open?", "filters": {"source": "city herald"}})
+    seen.clear()
+    question = "Who said the bridge vote was delayed?"
+    herald = client.post("/api/ask", json={"question": question, "filters": {"source": "city herald"}})
     assert herald.status_code == 200 and herald.json()["found"]
     assert {c["source"] for c in herald.json()["citations"]} == {"City Herald"}
-    any_source = client.post("/api/ask", json={"question": "When will the bridge open?", "filters": {"source": " "}})
+    any_source = client.post("/api/ask", json={"question": question, "filters": {"source": " "}})
     assert any_source.status_code == 200 and any_source.json()["found"]
+    assert "Daily Coast" in {c["source"] for c in any_source.json()["citations"]}, "without the filter, another answer"
+    assert [f.source for _, _, f in seen[:2]] == ["city herald", None]
     none = client.post("/api/ask", json={"question": "When will the bridge open?",
                                           "filters": {"date_from": "2030-01-01", "date_to": "2030-12-31"}})
     assert none.status_code == 200 and none.json() == {
@@ -131,7 +149,10 @@ def test_oversized_body_is_413_and_unknown_routes_are_json(client):
 
 
 def test_health_and_stats(client, service):
-    assert client.get("/api/health").json() in ({"status": "ok", "ready": True}, {"status": "ok", "ready": False})
+    client.app.state.engine.ready.clear()  # as at start: no question answered yet
+    assert client.get("/api/health").json() == {"status": "ok", "ready": False}
+    assert client.post("/api/ask", json={"question": SANDERS, "k": 1}).status_code == 200
+    assert client.get("/api/health").json() == {"status": "ok", "ready": True}
     stats = client.get("/api/stats").json()
     assert stats["articles"] == 4 and stats["chunks"] == len(service.store.chunks)
     assert stats["sources"] == ["City Herald", "Daily Coast"] and stats["updated_at"]

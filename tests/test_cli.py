@@ -40,8 +40,11 @@ def test_ask_json_shape(sample_index):
     ]
     assert citation["passage"][citation["answer_start"] : citation["answer_end"]] == "Singapore"
     assert all(isinstance(citation[k], int) for k in ("passage_start", "answer_start", "answer_end"))
-    for alt in data["alternatives"]:
-        assert list(alt) == ["answer", "score", "article_id"]
+    # A question with competing candidates, so that the alternatives' shape is really checked.
+    several = json.loads(run("ask", "Who said the bridge vote was delayed?", "--index", sample_index, "--json").stdout)
+    assert several["alternatives"]
+    for alt in several["alternatives"]:
+        assert list(alt) == ["answer", "score", "article_id"] and alt["answer"] != several["answer"]
 
 
 def test_ask_not_found_json(sample_index):
@@ -50,8 +53,16 @@ def test_ask_not_found_json(sample_index):
 
 
 def test_ask_human_output_with_filters(sample_index):
-    out = run("ask", "How much will the bridge cost?", "--index", sample_index, "--source", "City Herald").stdout
-    assert "40 million pounds" in out and "[1] Council approves harbour bridge" in out
+    question = "Who said the bridge vote was delayed?"
+    unfiltered = run("ask", question, "--index", sample_index).stdout
+    assert "Daily Coast" in unfiltered.split("\n[1] ", 1)[1].split("\n", 1)[0]  # the first source, without a filter
+    out = run("ask", question, "--index", sample_index, "--source", "City Herald").stdout
+    first_line, cited = out.split("\n", 1)[0], out.split("\n[1] ", 1)[1].split("\n", 1)[0]
+    assert cited == "Council approves harbour bridge (City Herald, 2024-03-05, https://herald.example/bridge)"
+    assert "[2]" not in out or "Daily Coast" not in out.split("\n[2] ", 1)[1]
+    assert first_line != unfiltered.split("\n", 1)[0], "the filter changed the answer"
+    out = run("ask", question, "--index", sample_index, "--date-from", "2030-01-01")
+    assert out.stdout.strip() == "Not found in the indexed articles."
 
 
 def test_build_add_remove_stats(index_dir, news_file, tmp_path):
