@@ -15,16 +15,21 @@ THINGS = ["tram depot", "harbour wall", "library", "swimming pool", "bus station
           "cycle path", "concert hall", "ferry terminal", "market hall"]
 PEOPLE = ["Ada Brook", "Tom Reed", "Ellen Park", "Omar Hale", "Mia Stone", "Ravi Shah", "Lena Voss", "Jon Carr"]
 DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"]
-FILLER = [
-    "Residents had asked for the project for several years.",
-    "Opponents said the money should go to road repairs instead.",
-    "The plans were first published in the spring and changed twice after public meetings.",
-    "Local businesses expect more visitors once the work is finished.",
-    "The council will publish the contracts on its website next month.",
-    "A public meeting about the timetable is planned for the autumn.",
-    "Engineers surveyed the site over the winter and found no major problems.",
-    "The opposition group on the council voted against the final plan.",
-]
+# Background sentences are assembled from parts, so two articles share few 5-word shingles (as
+# real ones do) and near-duplicate collapse keeps them apart.
+SUBJECTS = ["Residents", "Local traders", "The opposition group", "Engineers", "Two council officers", "Campaigners",
+            "The transport committee", "Parents at the nearby school", "A group of architects", "Several landlords"]
+VERBS = ["asked for", "criticised", "welcomed", "questioned", "studied", "supported", "delayed", "reviewed",
+         "objected to", "praised"]
+OBJECTS = ["the noise limits", "the parking plan", "the opening hours", "the tender", "the budget review",
+           "the design of the roof", "the traffic survey", "the contract with the builders", "the new timetable",
+           "the footpath diversion"]
+WHENS = ["last spring", "at a meeting in March", "over the summer", "in a letter to the mayor", "during the consultation",
+         "after the first survey", "on local radio", "earlier this year", "in an online petition", "at the public inquiry"]
+
+
+def filler(rng: random.Random) -> str:
+    return f"{rng.choice(SUBJECTS)} {rng.choice(VERBS)} {rng.choice(OBJECTS)} {rng.choice(WHENS)}."
 
 
 def article(i: int, filler_sentences: int = 6) -> dict:
@@ -36,7 +41,7 @@ def article(i: int, filler_sentences: int = 6) -> dict:
         f"The {city} council approved the new {thing} on {day}.",
         f"It will cost {cost} million pounds and should open in {year}, said council leader {person}.",
     ]
-    text = " ".join(facts + [rng.choice(FILLER) for _ in range(filler_sentences)] + [f"Story number {i}."])
+    text = " ".join(facts + [filler(rng) for _ in range(filler_sentences)] + [f"Story number {i}."])
     return {
         "id": f"synthetic-{i}",
         "title": f"{city} approves new {thing} ({i})",
