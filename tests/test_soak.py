@@ -9,7 +9,7 @@ from .conftest import ROOT
 
 def test_short_soak_has_no_failed_read():
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "soak.py"), "--seconds", "30", "--askers", "2", "--articles", "40",
+        [sys.executable, str(ROOT / "benchmarks" / "soak.py"), "--seconds", "20", "--askers", "2", "--articles", "30",
          "--rss-every", "2", "--json"],
         capture_output=True, text=True, timeout=600, cwd=ROOT,
     )
