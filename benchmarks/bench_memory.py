@@ -35,29 +35,16 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 def child_ingest(folders: list[str]) -> dict:
     from qa.chunk import ChunkSpec, chunk_article
-    from qa.index.store import BATCH_ARTICLES, BATCH_CHARS
+    from qa.index.store import batches
     from qa.ingest import IngestStream
     from qa.ingest.dedup import DedupSpec, signatures
 
     spec, dedup = ChunkSpec(), DedupSpec()
     stream = IngestStream(folders)
-    chunks = batch_chars = 0
-    batch = []
-
-    def flush():
-        nonlocal chunks
-        for article in batch:
-            chunks += len(chunk_article(article, spec))
+    chunks = 0
+    for batch in batches(stream):  # as IndexStore.add_batches cuts them
+        chunks += sum(len(chunk_article(article, spec)) for article in batch)
         signatures((a.text for a in batch), dedup)
-        batch.clear()
-
-    for article in stream:
-        batch.append(article)
-        batch_chars += len(article.text)
-        if batch_chars >= BATCH_CHARS or len(batch) >= BATCH_ARTICLES:
-            flush()
-            batch_chars = 0
-    flush()
     return {"articles": stream.count, "skipped": len(stream.skipped), "chunks": chunks}
 
 
@@ -104,8 +91,8 @@ def run_child(mode: str, folders: list[Path]) -> dict:
     return result
 
 
-def folder_bytes(folders: list[Path]) -> int:
-    return sum(f.stat().st_size for folder in folders for f in folder.iterdir())
+def folder_bytes(files: list[Path]) -> int:
+    return sum(f.stat().st_size for f in files)
 
 
 def main() -> None:
@@ -129,12 +116,12 @@ def main() -> None:
         print(f"writing {args.gb:g} GB of made-up articles to {folder} …", flush=True)
         files, size = synthetic.write_folder(folder, int(args.gb * 1e9))
         marker.write_text(f"{files} {size}\n")
-    subs = sorted(p for p in folder.iterdir() if p.is_dir())
-    tenth, small, double = subs[: max(1, len(subs) // 10)], subs[:4], subs[:8]
+    files = sorted(folder.glob("*.jsonl"))
+    tenth, small, double = files[: max(1, len(files) // 10)], files[:4], files[:8]
     rows = []
-    for mode, part, label in (("ingest", tenth, "a tenth"), ("ingest", subs, "all"),
-                              ("index", small, "4 sub-folders"), ("index", double, "8 sub-folders")):
-        size = folder_bytes(part)
+    for mode, part, label in (("ingest", tenth, "a tenth"), ("ingest", [folder], "all"),
+                              ("index", small, "4 files"), ("index", double, "8 files")):
+        size = folder_bytes(files if part == [folder] else part)
         result = run_child(mode, part)
         rows.append((mode, label, size, result))
         print(f"{mode:<6}  {label:<14}  {size / 1e6:8.0f} MB  {result['articles']:>8,} articles  "

@@ -56,18 +56,20 @@ def question(i: int) -> str:
     return f"How much will the new {THINGS[(i // len(CITIES)) % len(THINGS)]} in {CITIES[i % len(CITIES)]} cost?"
 
 
-def write_folder(folder: Path, total_bytes: int, filler_sentences: int = 40) -> tuple[int, int]:
-    """Fill `folder` with one .txt article per file (title line, blank line, text) until
-    `total_bytes`, 1,000 files a sub-folder; returns (files, bytes)."""
+def write_folder(folder: Path, total_bytes: int, filler_sentences: int = 40, per_file: int = 1000) -> tuple[int, int]:
+    """Fill `folder` with .jsonl files of `per_file` articles each (one JSON record a line) until
+    `total_bytes`; returns (articles, bytes). (One .txt file per article would be closer to some
+    corpora, but creating 400,000 small files takes hours on a shared VM's disk.)"""
+    import json
+
     folder.mkdir(parents=True, exist_ok=True)
     written = i = 0
     while written < total_bytes:
-        sub = folder / f"{i // 1000:04d}"
-        if i % 1000 == 0:
-            sub.mkdir(exist_ok=True)
-        record = article(i, filler_sentences)
-        data = f"{record['title']}\n\n{record['text']}\n".encode()
-        (sub / f"{i:07d}.txt").write_bytes(data)
+        lines = []
+        for _ in range(per_file):
+            lines.append(json.dumps(article(i, filler_sentences)) + "\n")
+            i += 1
+        data = "".join(lines).encode()
+        (folder / f"{i // per_file - 1:05d}.jsonl").write_bytes(data)
         written += len(data)
-        i += 1
     return i, written

@@ -176,10 +176,7 @@ class IndexStore:
         interrupted add still leaves the index on disk as it was."""
         total = UpdateReport()
         added: set[str] = set()
-        batch: list[Article] = []
-        size = 0
-
-        def flush() -> None:
+        for batch in batches(articles, batch_chars, batch_articles):
             report = self.add(batch, embedder, progress=progress, dedup=dedup)
             added.update(report.added)
             total.added.extend(report.added)
@@ -188,16 +185,6 @@ class IndexStore:
             total.unchanged.extend(report.unchanged)
             total.collapsed.update(report.collapsed)
             total.chunks_added += report.chunks_added
-            batch.clear()
-
-        for article in articles:
-            batch.append(article)
-            size += len(article.text)
-            if size >= batch_chars or len(batch) >= batch_articles:
-                flush()
-                size = 0
-        if batch:
-            flush()
         return total
 
     def _plan_update(self, articles: Iterable[Article], dedup: DedupSpec | None) -> UpdatePlan:
@@ -513,6 +500,20 @@ class IndexStore:
             signatures,
             signature_params,
         )
+
+
+def batches(articles: Iterable[Article], batch_chars: int = BATCH_CHARS, batch_articles: int = BATCH_ARTICLES) -> Iterator[list[Article]]:
+    """The articles in lists of about batch_chars characters of text, or batch_articles articles."""
+    batch: list[Article] = []
+    size = 0
+    for article in articles:
+        batch.append(article)
+        size += len(article.text)
+        if size >= batch_chars or len(batch) >= batch_articles:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
 
 
 # ---- generations: the current one, history, leases, removal --------------------------------------------

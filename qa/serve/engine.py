@@ -9,6 +9,12 @@ refused at once (Busy, with a Retry-After estimate from recent answer times), an
 longer than LOCK_TIMEOUT_S. A new generation that cannot be loaded (damaged, unreadable) is an
 error for every question until the index on disk is fixed: the server does not go on answering
 from an index the disk no longer holds.
+
+Memory after bursts: the models always run on one worker thread, whatever thread asked (the
+API's thread pool has 40). glibc gives each thread that allocates its own heap arena and keeps
+their freed pages, so activations spread over many threads stayed resident (1.1-1.7 GB after
+bursts of concurrent requests); on one thread they reuse one arena, and when no question is
+waiting the free pages are handed back (malloc_trim).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import logging
 import math
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from ..answer import QAService
 from ..config import Settings
@@ -49,6 +56,7 @@ class Engine:
         self._waiting = 0  # questions waiting for _lock
         self._answer_s = 1.0  # moving average of the time one question holds the models
         self._failed: str | None = None  # the generation whose load failed last (logged once)
+        self._models = ThreadPoolExecutor(1, thread_name_prefix="qa-models")  # every model call, one thread
 
     @property
     def service(self) -> QAService:
@@ -96,12 +104,22 @@ class Engine:
             raise Busy("the server is busy answering other questions; try again shortly", retry_after=self._retry_after())
         started = time.monotonic()
         try:
-            answer = self._reload_if_changed().ask(question, k, filters, history)
+            answer = self._models.submit(self._answer, question, k, filters, history).result()
         finally:
             self._answer_s = 0.8 * self._answer_s + 0.2 * (time.monotonic() - started)
             self._lock.release()
         self.ready.set()
         return answer
+
+    def _answer(self, question: str, k: int, filters: Filters | None, history: list | None) -> Answer:
+        """On the models' thread, holding the lock."""
+        try:
+            return self._reload_if_changed().ask(question, k, filters, history)
+        finally:
+            if not self._waiting:  # the burst is over: give its free pages back
+                from ..models.cpu import release_free_memory
+
+                release_free_memory()
 
     def _retry_after(self) -> int:
         """Seconds until the questions now waiting are likely answered (1 to 60)."""
@@ -110,7 +128,7 @@ class Engine:
     def stats(self) -> dict:
         if self._lock.acquire(blocking=False):  # never wait behind a question just for stats
             try:
-                self._reload_if_changed()
+                self._models.submit(self._reload_if_changed).result()
             finally:
                 self._lock.release()
         return self._service.store.stats()
