@@ -2,12 +2,14 @@
 
     python benchmarks/bench_memory.py --gb 1     # generates /tmp/qa-bench-<gb>gb once (made-up articles)
 
-Two measurements, each in its own child process (peak RSS = ru_maxrss of that child):
+Three measurements, each in its own child process (peak RSS = ru_maxrss of that child):
 
+- read: IngestStream alone over the folder (files read, records parsed, articles made and cut to
+  QA_MAX_ARTICLE_CHARS), on a tenth and on all of it.
 - ingest: `qa index build`'s path without the model: IngestStream over the folder, in the
   batches IndexStore.add_batches uses, each batch chunked and its MinHash signatures computed,
-  then dropped. Run on a tenth of the folder and on all of it: equal peaks mean ingest memory
-  does not grow with the corpus.
+  then dropped, on a hundredth and a tenth of the folder (a 2-core VM does ~70 articles/s).
+  Equal peaks mean ingest memory does not grow with the corpus.
 - index: IndexStore.add_batches into a real store (FAISS IndexFlatIP, articles, chunks,
   signatures, near-duplicate collapse) with the model's forward pass replaced by random unit
   vectors of the embedder's dimension: what the index itself costs in RAM per article, on two
@@ -31,6 +33,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
+
+
+def child_read(folders: list[str]) -> dict:
+    from qa.ingest import IngestStream
+
+    stream = IngestStream(folders)
+    chars = sum(len(article.text) for article in stream)
+    return {"articles": stream.count, "skipped": len(stream.skipped), "chunks": 0, "chars": chars}
 
 
 def child_ingest(folders: list[str]) -> dict:
@@ -103,7 +113,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         mode, *folders = args.child
-        result = (child_ingest if mode == "ingest" else child_index)(folders)
+        result = {"read": child_read, "ingest": child_ingest, "index": child_index}[mode](folders)
         result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
         print(json.dumps(result))
         return
@@ -117,16 +127,16 @@ def main() -> None:
         files, size = synthetic.write_folder(folder, int(args.gb * 1e9))
         marker.write_text(f"{files} {size}\n")
     files = sorted(folder.glob("*.jsonl"))
-    tenth, small, double = files[: max(1, len(files) // 10)], files[:4], files[:8]
+    hundredth, tenth, small, double = files[: max(1, len(files) // 100)], files[: max(1, len(files) // 10)], files[:4], files[:8]
     rows = []
-    for mode, part, label in (("ingest", tenth, "a tenth"), ("ingest", [folder], "all"),
-                              ("index", small, "4 files"), ("index", double, "8 files")):
+    for mode, part, label in (("read", tenth, "a tenth"), ("read", [folder], "all"), ("ingest", hundredth, "a hundredth"),
+                              ("ingest", tenth, "a tenth"), ("index", small, "4 files"), ("index", double, "8 files")):
         size = folder_bytes(files if part == [folder] else part)
         result = run_child(mode, part)
         rows.append((mode, label, size, result))
         print(f"{mode:<6}  {label:<14}  {size / 1e6:8.0f} MB  {result['articles']:>8,} articles  "
               f"{result['chunks']:>9,} chunks  peak RSS {result['peak_rss_mb']:>5} MB  {result['seconds']:>6} s", flush=True)
-    (_, _, _, a), (_, _, _, b) = rows[2], rows[3]
+    (_, _, _, a), (_, _, _, b) = rows[-2], rows[-1]
     per_article = (b["peak_rss_mb"] - a["peak_rss_mb"]) / max(1, b["articles"] - a["articles"])
     print(f"index RAM per article (slope between the two slices): {1024 * per_article:.1f} KB; "
           f"{per_article * rows[1][3]['articles'] / 1024:.1f} GB for all {rows[1][3]['articles']:,} articles")

@@ -198,7 +198,7 @@ def test_a_batch_of_crashers_indexes_the_rest(tmp_path):
     folder.mkdir()
     (folder / "good.txt").write_text("Mayor resigns\n\nThe mayor resigned on Monday.", encoding="utf-8")
     (folder / "deep.jsonl").write_text("[" * 100_000 + "]" * 100_000 + "\n", encoding="utf-8")
-    (folder / "wide.csv").write_text('title,text\nWide,"' + "word " * 40_000 + '"\n', encoding="utf-8")
+    (folder / "wide.csv").write_text('title,text\nWide,"' + "harbourbridge " * 10_000 + '"\n', encoding="utf-8")  # 140,000 characters
     (folder / "wide16.txt").write_bytes("Tides rise\n\nThe tide rose on Sunday.".encode("utf-16"))
     (folder / "README.TXT").write_text("About\nThis corpus.", encoding="utf-8")
     (tmp_path / "secret.txt").write_text("Secret\nroot:x:0:0", encoding="utf-8")
