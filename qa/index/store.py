@@ -642,6 +642,8 @@ def remove_old_generations(index_dir: Path, keep: int = KEEP_GENERATIONS) -> lis
     """
     index_dir = Path(index_dir)
     kept = set(lineage(index_dir)[: max(1, keep)])
+    if not kept:  # no readable CURRENT: nothing can tell what to keep, so nothing goes
+        return []
     removed = []
     for path in sorted(index_dir.iterdir()):
         if not path.name.startswith("gen-") or not path.is_dir() or path.name in kept:
