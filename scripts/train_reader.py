@@ -258,12 +258,10 @@ def featurize(tokenizer, examples: list[dict], max_len: int, stride: int) -> lis
                 while end_pos >= first and offsets[end_pos][1] >= end_char:
                     end_pos -= 1
                 end_pos += 1
-        features.append({
-            "input_ids": input_ids,
-            "token_type_ids": enc["token_type_ids"][w],
-            "start_positions": start_pos,
-            "end_positions": end_pos,
-        })
+        feature = {"input_ids": input_ids, "start_positions": start_pos, "end_positions": end_pos}
+        if "token_type_ids" in enc:  # BERT-style models; MPNet, RoBERTa and DistilBERT take none
+            feature["token_type_ids"] = enc["token_type_ids"][w]
+        features.append(feature)
     return features
 
 
@@ -287,13 +285,17 @@ def collate(features: list[dict], pad_id: int, multiple: int = 8):
     for row, f in enumerate(features):
         n = len(f["input_ids"])
         ids[row, :n] = torch.tensor(f["input_ids"])
-        types[row, :n] = torch.tensor(f["token_type_ids"])
+        if "token_type_ids" in f:
+            types[row, :n] = torch.tensor(f["token_type_ids"])
         mask[row, :n] = 1
-    return {
-        "input_ids": ids, "token_type_ids": types, "attention_mask": mask,
+    batch = {
+        "input_ids": ids, "attention_mask": mask,
         "start_positions": torch.tensor([f["start_positions"] for f in features], dtype=torch.long),
         "end_positions": torch.tensor([f["end_positions"] for f in features], dtype=torch.long),
     }
+    if "token_type_ids" in features[0]:
+        batch["token_type_ids"] = types
+    return batch
 
 
 def epoch_batches(lengths: list[int], batch_size: int, seed: int, epoch: int, pool: int = 64) -> list[list[int]]:
@@ -544,14 +546,28 @@ def evaluate(output: Path, sets: list[tuple[str, list[dict], bool]], max_answer_
     return results
 
 
+def dev_summary(output: Path, dev: list[dict], parts: list[dict], max_answer_tokens: int, progress: bool) -> dict:
+    """The dev split's row: EM/F1 as the n-weighted mean of its parts, and its null rate."""
+    from qa.evaluate import evaluate_reader
+    from qa.read import Reader
+
+    n = sum(p["n"] for p in parts)
+    reader = Reader(output, max_answer_tokens=max_answer_tokens)
+    row = {"file": f"dev split ({n} q held out of the training files)", "n": n,
+           "EM": round(sum(p["EM"] * p["n"] for p in parts) / n, 1), "F1": round(sum(p["F1"] * p["n"] for p in parts) / n, 1),
+           "null_rate": evaluate_reader(reader, dev_rows(dev), unrelated=True, progress=progress)["null_rate"]}
+    print(json.dumps(row), flush=True)
+    return row
+
+
 def write_card(output: Path, args: argparse.Namespace, facts: dict, results: list[dict]) -> None:
-    data = f"{', '.join(f'`{t}`' for t in args.train)} — {facts['answerable']} answerable examples"
+    data = f"{', '.join(f'`{_shown(t)}`' for t in args.train)} — {facts['answerable']} answerable examples"
     if args.max_examples:
         data += f" (seeded random subset, --max-examples {args.max_examples})"
     if facts["dev"]:
         data += f", after holding out {facts['dev']} questions ({args.dev_fraction:.0%} of paragraphs) as the dev split"
     if facts["generated"]:
-        data += (f" + {facts['generated']} generated examples from {', '.join(f'`{g}`' for g in args.generated)}"
+        data += (f" + {facts['generated']} generated examples from {', '.join(f'`{_shown(g)}`' for g in args.generated)}"
                  f" (--generated-share {args.generated_share:g})")
     lines = [
         f"# {output.name}: extractive QA reader ({facts['init_name']}, fine-tuned)",
@@ -562,7 +578,7 @@ def write_card(output: Path, args: argparse.Namespace, facts: dict, results: lis
         facts["command"],
         "```",
         "",
-        f"- Initial weights: `{facts['init']}`",
+        f"- Initial weights: `{_shown(facts['init'])}`",
         f"- Training data: {data} + {facts['unanswerable']} synthetic unanswerable pairs (question + another"
         f" paragraph of the same title, else of the same file; target = [CLS]) → {facts['windows']} windows.",
         f"- Recipe: max_len {args.max_len}, stride {args.stride}, AdamW lr {args.lr:g}, weight decay "
@@ -571,7 +587,9 @@ def write_card(output: Path, args: argparse.Namespace, facts: dict, results: lis
         f"{args.warmup:.0%} linear warm-up, grad clip {args.max_grad_norm:g}, "
         f"{facts['autocast']} compute, seed {args.seed}.",
         f"- Hardware: {facts['device']}; {facts['train_seconds']} s of training, {facts['examples_per_s']} windows/s, "
-        f"{facts['tokens_per_s']} tokens/s ({facts['padding_share']:.0%} padding). "
+        f"{facts['tokens_per_s']} tokens/s ({facts['padding_share']:.0%} padding)"
+        + (f", {facts['cpu_seconds_per_window']} CPU-seconds per window" if facts.get("cpu_share") is not None else "")
+        + ". "
         f"torch {facts['torch']}, transformers {facts['transformers']}, Python {platform.python_version()}"
         + (f", git {facts['git']}" if facts.get("git") else "") + f", {facts['date']}.",
         f"- Loss per epoch: {', '.join(f'{x:.4f}' for x in facts['loss_per_epoch'])}.",
@@ -595,6 +613,15 @@ def write_card(output: Path, args: argparse.Namespace, facts: dict, results: lis
     else:
         lines += ["Not evaluated (no --eval file given).", ""]
     (output / "MODEL_CARD.md").write_text("\n".join(lines), encoding="utf-8")
+
+
+def _shown(path) -> str:
+    """A path as the repository sees it (../shared/...), so the card reads the same on any machine."""
+    path = Path(path).absolute()
+    try:
+        return os.path.relpath(path, REPO)
+    except ValueError:  # another drive (Windows)
+        return str(path)
 
 
 def _set_name(name: str) -> str:
@@ -678,12 +705,15 @@ def main(argv: list[str] | None = None) -> None:
     sets = [(str(p), load_jsonl(p, required=("question", "context", "answers")), n == 0)
             for n, p in enumerate(args.eval)]
     if dev:
-        sets.append((f"dev split ({len(dev)} q held out of the training files)", dev_rows(dev), True))
-        # The dev split's questions come from several files: score each part too.
+        # Scored per source file (SQuAD and ESTER questions differ in kind); the whole split's
+        # row is their n-weighted mean, plus its unrelated-context null rate.
         for group in sorted({ex["group"] for ex in dev}):
             part = [ex for ex in dev if ex["group"] == group]
             sets.append((f"dev part {Path(group).name} ({len(part)} q)", dev_rows(part), False))
     results = evaluate(args.output, sets, args.max_answer_tokens, progress=not args.no_progress)
+    if dev:
+        results.append(dev_summary(args.output, dev, [r for r in results if r["file"].startswith("dev part")],
+                                   args.max_answer_tokens, progress=not args.no_progress))
 
     git = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
     facts = stats | {
