@@ -56,6 +56,11 @@ class Settings:
     dedup_threshold: float = 0.5  # Jaccard similarity of 5-word shingles
     dedup_shingle_words: int = 5
     dedup_min_words: int = 30
+    # Speaker questions ("what did X say about Y?", qa.speakers): X's best quote answers when its
+    # relevance to Y reaches quote_threshold (tuned on benchmarks/dev); the quote_candidates best
+    # of X's quotes by a cheap first pass are scored with the embedder.
+    quote_threshold: float = 0.35
+    quote_candidates: int = 12
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
