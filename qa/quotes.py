@@ -32,7 +32,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable
 
-from .chunk import sentence_spans
 from .records import Article, Quote
 
 EXTRACTOR_VERSION = 1  # stored in the index manifest; `qa index upgrade` re-extracts older quotes
@@ -71,7 +70,10 @@ TITLES = {  # honorifics and titles that precede a name; value: gender implied
     "vice": None, "prime": None, "speaker": None, "representative": None, "congressman": "m",
     "congresswoman": "f", "pope": "m", "bishop": None, "archbishop": None, "officer": None, "executive": None,
     "treasurer": None, "attorney": None, "analyst": None, "economist": None, "strategist": None,
+    "mp": None, "mep": None, "msp": None, "councillor": None, "cllr": None, "councilman": None,
+    "councilwoman": "f", "alderman": None, "sheikh": "m", "emir": "m", "cardinal": "m", "rabbi": None,
 }
+HONORIFICS = frozenset("mr mr. mrs mrs. ms ms. miss dr dr. sir lady lord dame prof prof. rev. sheikh".split())
 ROLE_NOUNS = {  # nouns that head an unnamed speaker phrase; value: speaker kind
     **{w: "person" for w in """
     spokesman spokeswoman spokesperson spokesmen official officials analyst analysts economist economists
@@ -128,27 +130,45 @@ TICKER = re.compile(r"\s*<[A-Z0-9.]{1,8}>")
 # ---- tokens ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
 class Tok:
-    text: str
-    start: int
-    end: int
+    """A token with its offsets (a plain slotted class: tokens are made by the hundred thousand)."""
 
-    @property
-    def low(self) -> str:
-        return self.text.lower()
+    __slots__ = ("text", "start", "end", "low", "is_cap", "is_word")
 
-    @property
-    def is_cap(self) -> bool:
-        return self.text[:1].isupper()
+    def __init__(self, text: str, start: int, end: int):
+        self.text, self.start, self.end = text, start, end
+        self.low = text.lower()
+        self.is_cap = text[:1].isupper()
+        self.is_word = text[:1].isalpha()
 
-    @property
-    def is_word(self) -> bool:
-        return self.text[:1].isalpha()
+
+SENTENCE_BREAK = re.compile(r"(?P<end>[.!?]+[\"”’)]*)\s+(?=[\"“‘(]?[A-Z0-9])|\n[ \t]*\n\s*|\n[ \t]+(?=\S)")
+ABBREVIATION = re.compile(
+    r"(?:\b(?:Mr|Mrs|Ms|Dr|St|Sens?|Reps?|Gov|Gen|Col|Lt|Capt|Sgt|Prof|Rev|Jr|Sr|Co|Corp|Inc|Ltd|Bros|No|Vol|"
+    r"Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec)|(?<![\w.])[A-Z]|(?:[A-Z]\.)+[A-Z])\.$"
+)
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence: a break after . ! ? (not after "Mr." or "U.S.") before a
+    capital or digit, and at every paragraph break. Regular expressions only: this runs on every
+    article at index time (blingfire's splitter, which qa.chunk uses, costs ~1 ms an article here)."""
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for m in SENTENCE_BREAK.finditer(text):
+        end = m.end("end") if m.group("end") else m.start()
+        if m.group("end") and m.group("end")[0] == "." and ABBREVIATION.search(text, max(0, m.start() - 6), m.start() + 1):
+            continue
+        if text[start:end].strip():
+            spans.append((start, end))
+        start = m.end()
+    if text[start:].strip():
+        spans.append((start, len(text.rstrip())))
+    return spans
 
 
 def tokens(text: str, start: int, end: int) -> list[Tok]:
-    return [Tok(m.group(), m.start(), m.end()) for m in TOKEN.finditer(text, start, end)]
+    return [Tok(m.group(), *m.span()) for m in TOKEN.finditer(text, start, end)]
 
 
 # ---- speakers ----------------------------------------------------------------------------------
@@ -212,6 +232,11 @@ def parse_mention(toks: list[Tok], text: str) -> Mention | None:
     words = [t for t in toks if t.is_word or t.text in {"&", "-"}]
     if not words or len(words) > 12:
         return None
+    for i, w in enumerate(words[1:], 1):  # "an aide to Secretary Lyng", "a spokesman for the Department"
+        if w.low in {"to", "for", "at", "with"} and words[i - 1].low in ROLE_NOUNS:
+            role = " ".join(x.text for x in words[1 if words[0].low in DETERMINERS else 0 :])
+            return Mention(raw, toks[0].start, "role", role=role, gender=_gender_of_words(x.text for x in words[:i]),
+                           org=ROLE_NOUNS[words[i - 1].low] == "org", plural=words[i - 1].low in PLURAL_ROLES)
     i = 0
     while i < len(words) and words[i].low in DETERMINERS:
         i += 1
@@ -225,6 +250,9 @@ def parse_mention(toks: list[Tok], text: str) -> Mention | None:
         j -= 1
     name_words = words[j:]
     role_words = words[:j]
+    owner = max((i for i, w in enumerate(name_words[:-1]) if w.low.endswith(("'s", "’s"))), default=-1)
+    if owner >= 0:  # "Midland Montagu's Maude": the owner is an affiliation
+        name_words = name_words[owner + 1 :]
     # "Analyst Rosemarie Morbelli of Ingalls": handled by the caller cutting at "of"; here a
     # capitalised run that contains an organisation suffix is an organisation.
     name = _strip_ticker(" ".join(w.text for w in name_words))
@@ -232,7 +260,7 @@ def parse_mention(toks: list[Tok], text: str) -> Mention | None:
         name_words, name = [], ""
     if any(w.low == "and" for w in role_words):  # "Tom Smith and Jane Doe": keep the last name only
         role_words = []
-    role = " ".join(w.text for w in role_words)
+    role = " ".join(w.text for w in role_words if w.low not in HONORIFICS)
     gender = _gender_of_words(w.text for w in role_words)
     org = bool(name_words) and any(w.low in ORG_SUFFIXES for w in name_words[1:] + name_words[-1:])
     if name_words:
@@ -282,12 +310,17 @@ def _collect_back(toks: list[Tok], k: int) -> list[Tok]:
         if t.text == ">" and k >= 2 and toks[k - 2].text == "<":  # a ticker "<DF>"
             k -= 3
             continue
-        if t.is_cap and t.is_word and (low not in FUNCTION_WORDS or (out and low == "of")):
+        if t.is_cap and t.is_word and low not in FUNCTION_WORDS:
             seen_role |= low in ROLE_NOUNS or low in TITLES
         elif low in NAME_PARTICLES and out and out[0].is_cap:
             pass
         elif low == "of" and out and out[0].is_cap and k > 0 and toks[k - 1].is_cap:  # Secretary of State
             pass
+        elif low in {"to", "for"} and out and k > 0 and toks[k - 1].low in ROLE_NOUNS:  # "an aide to Lyng"
+            pass
+        elif low == "the" and out and out[0].is_cap and k > 0 and toks[k - 1].low in {"for", "to", "of"} \
+                and k > 1 and toks[k - 2].low in ROLE_NOUNS:
+            pass  # "a spokesman for the Department"
         elif low in ROLE_NOUNS or low in TITLES and not t.is_cap:
             seen_role = True
         elif low in DETERMINERS:
@@ -352,6 +385,19 @@ def _np_forward(toks: list[Tok], start: int) -> tuple[list[Tok], list[Tok]]:
 NAME_RUN = re.compile(r"(?:[A-Z][\w’'-]*\.?(?:[ \t]*\n?[ \t]*(?:(?:de|van|von|bin|al|da|del|la|le)[ \t]+)?)?)+")
 
 
+class _Lazy:
+    """A value computed on first use (most articles never need their names or subjects)."""
+
+    def __init__(self, make):
+        self.make, self._value = make, None
+
+    @property
+    def value(self):
+        if self._value is None:
+            self._value = self.make()
+        return self._value
+
+
 class Names:
     """Full names in an article by their last word, to resolve "Sanders" and "Ms Sanders"."""
 
@@ -379,8 +425,9 @@ class Names:
             before = text[max(0, m.start() - 60) : m.start()].split()
             gender = _gender_of_words(words[:cut] + before[-2:])
             self.by_surname[surname] = (" ".join(name_words), gender)
-            if cut:
-                self.roles[" ".join(name_words)] = " ".join(words[:cut])
+            role = [w for w in words[:cut] if w.lower() not in HONORIFICS and w.lower() not in FUNCTION_WORDS]
+            if role:
+                self.roles[" ".join(name_words)] = " ".join(role)
 
     def full(self, name: str) -> tuple[str, str | None]:
         """The article's full name for `name` ("Sanders" → "Sarah Sanders") and its gender if known."""
@@ -405,8 +452,8 @@ class _Raw:
     kind: str
     mention: Mention | None
     cue: str
-    attributed_to: int | None = None  # index of an earlier _Raw whose speaker this one continues
     paragraph: int = 0
+    cue_at: int = -1  # offset of the cue: the two halves of a split quote share theirs
 
 
 def extract_quotes(article: Article) -> list[Quote]:
@@ -426,7 +473,7 @@ def extract_quotes(article: Article) -> list[Quote]:
         sentence = _sentence_around(sentences, sent_starts, ms, me, text)
         mention, cue, cue_at = _attribution(text, qs, qe, ms, me, sentence, direct)
         attribution_cues.add(cue_at)
-        raws.append(_Raw(qs, qe, "direct", mention, cue, paragraph=bisect.bisect_right(paragraphs, ms)))
+        raws.append(_Raw(qs, qe, "direct", mention, cue, paragraph=bisect.bisect_right(paragraphs, ms), cue_at=cue_at))
     covered = [(ms, me) for _, _, ms, me in direct]
     for s, e in _split_at(sentences, paragraphs):
         reported = _reported(text, s, e, covered, attribution_cues)
@@ -556,9 +603,9 @@ def _attribution_after(text: str, after: list[Tok], ends_sentence: bool) -> tupl
         return (mention, "according to", after[k].start) if mention else None
     if after[k].low in CUES and not after[k].is_cap or (after[k].is_cap and after[k].low in CUES and k == 0 and not ends_sentence):
         toks, appositive = _np_forward(after, k + 1)
-        mention = parse_mention(_cut_of(toks), text)
+        mention = _speaker(toks + ([Tok(",", 0, 0)] + appositive if appositive else []), text)
         if mention:
-            return _with_appositive(mention, appositive, text), after[k].low, after[k].start
+            return mention, after[k].low, after[k].start
         return None
     # Speaker then cue: "Sanders told", "a senior official said", "Trump Tweeted".
     for c in range(k, min(len(after), k + 14)):
@@ -573,9 +620,9 @@ def _attribution_after(text: str, after: list[Tok], ends_sentence: bool) -> tupl
                 # the phrase must start right after the quote: "…," a senior official said
                 if text[after[k].start : toks[0].start].strip(" ,"):
                     return None
-            mention = parse_mention(_cut_of(toks), text)
+            mention = _speaker(toks, text)
             if mention:
-                return _with_appositive(mention, _appositive_of(toks), text), t.low, t.start
+                return mention, t.low, t.start
             return None
     return None
 
@@ -606,9 +653,9 @@ def _attribution_before(text: str, before: list[Tok]) -> tuple[Mention, str, int
         subject = _np_backward(before, c)
         if not subject and c > 0 and before[c - 1].low in {"and", "but"}:
             subject = _sentence_subject(before[: c - 1])
-        mention = parse_mention(_cut_of(subject), text)
+        mention = _speaker(subject, text)
         if mention:
-            return _with_appositive(mention, _appositive_of(subject), text), t.low, t.start
+            return mention, t.low, t.start
         return None
     return None
 
@@ -631,6 +678,25 @@ def _sentence_subject(toks: list[Tok]) -> list[Tok]:
             break
         k += 1
     return out
+
+
+def _speaker(toks: list[Tok], text: str) -> Mention | None:
+    """The speaker in a phrase that may carry an appositive: "Dr Helen Marsh, the firm's chief
+    executive" (role from the appositive) or "The transport minister, Alan Doyle" (name from it)."""
+    comma = next((i for i, t in enumerate(toks) if t.text == ","), None)
+    if comma is None:
+        return parse_mention(_cut_of(toks), text)
+    head, appositive = toks[:comma], [t for t in toks[comma + 1 :] if t.text != ","]
+    words = [t for t in appositive if t.is_word]
+    if words and len(words) <= 5 and all(t.is_cap or t.low in NAME_PARTICLES for t in words) \
+            and head and (head[-1].low in ROLE_NOUNS or head[-1].low in TITLES):
+        named = parse_mention(words, text)
+        if named is not None and named.head == "name":
+            role = " ".join(t.text for t in head if t.low not in DETERMINERS and not t.low.endswith(("'s", "’s")))
+            return Mention(text[head[0].start : words[-1].end], head[0].start, "name", named.name,
+                           named.role or role, named.gender or _gender_of_words(t.text for t in head), named.org)
+    mention = parse_mention(_cut_of(head), text)
+    return _with_appositive(mention, appositive, text) if mention else None
 
 
 def _cut_of(toks: list[Tok]) -> list[Tok]:
@@ -668,17 +734,14 @@ def _with_appositive(mention: Mention, appositive: list[Tok], text: str) -> Ment
                    mention.org, mention.plural)
 
 
-REPORTED_AFTER = re.compile(r",\s*(?P<speaker>[^,;:“”\"]{1,80}?)\s+(?P<cue>said|says|told\s+\w+|added|noted|warned|argued|stated)"
-                            r"(?:\s+(?:on|in|at|last|this|today|yesterday)\b[^.;“”\"]{0,40})?[.]?\s*$")
-REPORTED_AFTER_INV = re.compile(r",\s*(?P<cue>said|says|added)\s+(?P<speaker>[^,;:“”\"]{1,80}?)(?:,[^.;“”\"]{0,80})?[.]?\s*$")
+REPORTING = re.compile(r"\b(?:" + "|".join(sorted(REPORTING_CUES)) + r"|[Aa]ccording to)\b")
+TAIL_WORDS = 7  # most words after a closing cue: "…, Holt said on Monday in a statement."
 
 
 def _reported(text: str, s: int, e: int, covered: list[tuple[int, int]], skip: set[int]
               ) -> tuple[int, int, Mention, str] | None:
     """Reported speech in the sentence text[s:e]: (start, end, speaker, cue), or None."""
-    sentence = text[s:e]
-    if not any(c in sentence for c in ("said", "says", "told", "according", "added", "warned", "argued", "noted",
-                                       "stated", "claimed", "insisted", "explained", "predicted")):
+    if not REPORTING.search(text, s, e):
         return None
     inside = lambda pos: any(a <= pos <= b for a, b in covered)  # noqa: E731
     toks = tokens(text, s, e)
@@ -722,17 +785,42 @@ def _reported(text: str, s: int, e: int, covered: list[tuple[int, int]], skip: s
         subject = _np_backward(toks, c)
         if not subject and c > 0 and toks[c - 1].low in {"and", "but"}:
             subject = _sentence_subject(toks[: c - 1])
-        mention = parse_mention(_cut_of(subject), text)
+        mention = _speaker(subject, text)
         if mention is None:
             break
-        return _clause(text, toks[rest].start, e, _with_appositive(mention, _appositive_of(subject), text), t.low)
-    # "…, X said."
-    m = REPORTED_AFTER.search(sentence) or REPORTED_AFTER_INV.search(sentence)
-    if m and m.start() > 15 and not any(s <= a <= s + m.start() for a, _ in covered) and s + m.start("cue") not in skip:
-        sp = tokens(text, s + m.start("speaker"), s + m.end("speaker"))
-        mention = parse_mention(_cut_of(sp), text)
-        if mention:
-            return _clause(text, s, s + m.start(), mention, m.group("cue").split()[0])
+        return _clause(text, toks[rest].start, e, mention, t.low)
+    # "…, X said." / "…, said X." (the attribution closes the sentence)
+    found = _post_attribution(toks, text)
+    if found is not None:
+        comma, mention, cue = found
+        if toks[comma].start - s > 15 and not any(s <= a <= toks[comma].start for a, _ in covered) \
+                and toks[comma + 1].start not in skip and not any(t.start in skip for t in toks[comma:]):
+            return _clause(text, s, toks[comma].start, mention, cue)
+    return None
+
+
+def _post_attribution(toks: list[Tok], text: str) -> tuple[int, Mention, str] | None:
+    """(index of the comma before the attribution, speaker, cue) when the sentence ends with one."""
+    n = len(toks) - (1 if toks and toks[-1].text in {".", "!"} else 0)
+    for c in range(max(1, n - TAIL_WORDS - 1), n):
+        t = toks[c]
+        if t.low not in REPORTING_CUES or t.is_cap or _noun_use(toks, c):
+            continue
+        if any(x.text in {",", ";", ":", '"', "“", "”"} for x in toks[c + 1 : n]):
+            return None
+        if toks[c - 1].text == ",":  # "…, said Julia Brandt"
+            phrase, appositive = _np_forward(toks, c + 1)
+            mention = _speaker(phrase + ([Tok(",", 0, 0)] + appositive if appositive else []), text) if phrase else None
+            if mention:
+                return c - 1, mention, t.low
+        subject = _np_backward(toks, c)
+        if not subject:
+            return None
+        first = toks.index(subject[0])
+        if first == 0 or toks[first - 1].text != ",":
+            return None
+        mention = _speaker(subject, text)
+        return (first - 1, mention, t.low) if mention else None
     return None
 
 
@@ -747,10 +835,12 @@ def _resolve(article: Article, raws: list[_Raw]) -> list[Quote]:
     """Speakers for the raw quotes: names to full names, pronouns and role nouns to earlier speakers,
     unattributed direct quotes to the speaker just before them."""
     text = article.text
-    names = Names(text)
+    names = _Lazy(lambda: Names(text))
     entities: list[Entity] = []
     by_name: dict[str, Entity] = {}
     history: list[Entity] = []  # speaker of each resolved quote, in text order
+    spoken_at: list[int] = []  # where each of them is named
+    subjects = _Lazy(lambda: _subject_persons(text))
     first_org = _first_org(text)
 
     def entity_for(mention: Mention) -> Entity | None:
@@ -759,14 +849,14 @@ def _resolve(article: Article, raws: list[_Raw]) -> list[Quote]:
                 key = _strip_ticker(mention.name)
                 full, gender = key, None
             else:
-                full, gender = names.full(mention.name)
+                full, gender = names.value.full(mention.name)
             ent = by_name.get(full.lower())
             if ent is None:
                 kind = "org" if mention.org or (not mention.gender and not gender and mention.role.lower() in {"", "the"}
                                                 and len(full.split()) == 1 and full.isupper()) else "person"
                 ent = Entity(full, kind, mention.gender or gender)
-                if not mention.role and full in names.roles:
-                    ent.roles.append(names.roles[full])
+                if not mention.role and full in names.value.roles:
+                    ent.roles.append(names.value.roles[full])
                 entities.append(ent)
                 by_name[full.lower()] = ent
             if mention.role and mention.role not in ent.roles:
@@ -776,6 +866,17 @@ def _resolve(article: Article, raws: list[_Raw]) -> list[Quote]:
             return ent
         if mention.head == "pronoun":
             want = mention.gender
+            # A person introduced as a sentence's subject after the last speaker ("The council leader,
+            # Sarah Whitfield, backed the plan. … she said") is a nearer antecedent for he/she.
+            last_speaker_at = spoken_at[-1] if spoken_at else -1
+            if want is not None:
+                for at, name, role in reversed(subjects.value):
+                    if last_speaker_at < at < mention.start:
+                        ent = entity_for(Mention(name, at, "name", name=name, role=role, gender=_gender_of_words(role.split())))
+                        if ent is not None and ent.gender in (None, want):
+                            ent.gender = want
+                            return ent
+                        break
             for ent in reversed(history):
                 if mention.org:
                     if ent.kind == "org":
@@ -810,7 +911,7 @@ def _resolve(article: Article, raws: list[_Raw]) -> list[Quote]:
                     entities.append(ent)
                     by_name[first_org.lower()] = ent
                 return ent
-            for full, role in names.roles.items():  # "Trade Minister Hajime Tamura" … "the minister said"
+            for full, role in names.value.roles.items():  # "Trade Minister Hajime Tamura" … "the minister said"
                 if head in role.lower().split():
                     return entity_for(Mention(full, 0, "name", name=full, role=role))
         label = mention.role
@@ -832,9 +933,12 @@ def _resolve(article: Article, raws: list[_Raw]) -> list[Quote]:
             # An unattributed quote continues the speaker just before it (same or previous paragraph).
             ent, as_written, utterance = last[1], last[2], last[3]
             raw.cue = last[0].cue
+        elif ent is not None and last is not None and raw.cue_at >= 0 and raw.cue_at == last[0].cue_at:
+            utterance = last[3]  # "A," she said, "B."
         if ent is None:
             continue
         history.append(ent)
+        spoken_at.append(raw.mention.start if raw.mention else raw.start)
         last = (raw, ent, as_written, utterance)
         quotes.append(Quote(
             article_id=article.id, start=raw.start, end=raw.end, speaker=ent.name,
@@ -848,6 +952,24 @@ def _resolve(article: Article, raws: list[_Raw]) -> list[Quote]:
                 aliases=tuple(sorted(a for a in final[q.speaker].aliases if a and a != q.speaker)))
         for q in quotes
     ]
+
+
+SUBJECT_PERSON = re.compile(
+    r"(?:(?:The|A|An|Its|His|Her|Their)\s+)?(?:[\w’'-]+\s+){0,4}?(?P<role>[A-Za-z]+)\s*,?\s+"
+    r"(?P<name>[A-Z][\w’'-]+(?:\s+[A-Z][\w’'-]+){1,2})(?=\s*[,\s])"
+)
+
+
+def _subject_persons(text: str) -> list[tuple[int, str, str]]:
+    """(offset, name, role) of people introduced as a sentence's subject with their role:
+    "The council leader, Sarah Whitfield, backed the plan." """
+    found = []
+    for start in [0, *(m.end() for m in re.finditer(r"[.!?][\"”’]?\s+|\n\s*", text))]:
+        m = SUBJECT_PERSON.match(text, start, start + 120)
+        if m and (m.group("role").lower() in ROLE_NOUNS or m.group("role").lower() in TITLES):
+            role = re.sub(r"^(?:The|A|An|Its|His|Her|Their)\s+", "", text[start : m.start("name")].strip(" ,"))
+            found.append((m.start("name"), m.group("name"), role))
+    return found
 
 
 FIRST_ORG = re.compile(r"\b((?:[A-Z][\w&'’.-]*\s+){0,4}(?:Corp|Inc|Co|Ltd|Plc|PLC|LLC|AG|SA|NV|Group|Bank)\b\.?)")
