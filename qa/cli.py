@@ -331,6 +331,32 @@ def eval_e2e(corpus: Path, questions: Path, k: int | None, as_json: bool, reader
     _echo_result(result, as_json, {"corpus": str(corpus), "questions": str(questions)})
 
 
+@eval_group.command("quotes")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@INDEX_OPTION
+@click.option("--k", type=click.IntRange(1, 50), default=None, help="Passages to read [default: 5].")
+@click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
+@click.option("--misses", "show_misses", is_flag=True, help="Also list the questions that missed (stderr).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@user_errors
+def eval_quotes(file: Path, index_dir: Path | None, k: int | None, as_json: bool, show_misses: bool,
+                quiet: bool) -> None:
+    """Score speaker questions on the index: FILE is JSONL {id, question, answers: [accepted quotes],
+    evidence_doc?, history?}. Prints the share answered with an accepted quote (token F1 >= 0.6, or
+    containing it while at most twice as long), mean F1 and the share citing the evidence article."""
+    from .answer import QAService
+    from .evaluate import evaluate_quotes, load_jsonl
+
+    settings = _settings(index_dir=index_dir)
+    questions = load_jsonl(file, required=("question", "answers"))
+    misses: list = []
+    result = evaluate_quotes(QAService(settings), questions, k=k, progress=not quiet, misses=misses)
+    if show_misses:
+        for miss in misses:
+            click.echo(json.dumps(miss, ensure_ascii=False), err=True)
+    _echo_result(result, as_json, {"file": str(file), "index": str(settings.index_dir)})
+
+
 def _print_skipped(skipped, warnings=()) -> None:
     for item in skipped:
         click.echo(f"skipped {item.origin}: {item.reason}", err=True)

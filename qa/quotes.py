@@ -56,8 +56,12 @@ REPORTING_CUES = frozenset(
     """said says told tells added adds stated states claimed claims warned warns argued argues explained
     explains insisted insists noted notes predicted predicts acknowledged acknowledges admitted admits
     asserted asserts conceded concedes contended contends stressed stresses maintained maintains
-    cautioned cautions confirmed confirms estimated estimates reiterated reiterates""".split()
+    cautioned cautions confirmed confirms estimated estimates reiterated reiterates
+    say note warn argue predict estimate insist stress""".split()
 )
+# Words before a cue that make it no report: passive "is said to", infinitive, modal or negated.
+NOT_REPORTING = frozenset("""is was are were be been being to would could should will can may might must
+    not n't never did does do don't didn't doesn't""".split())
 TITLES = {  # honorifics and titles that precede a name; value: gender implied
     "mr": "m", "mr.": "m", "mrs": "f", "mrs.": "f", "ms": "f", "ms.": "f", "miss": "f", "sir": "m", "lady": "f",
     "lord": "m", "dame": "f", "king": "m", "queen": "f", "prince": "m", "princess": "f", "dr": None, "dr.": None,
@@ -763,7 +767,7 @@ def _reported(text: str, s: int, e: int, covered: list[tuple[int, int]], skip: s
     for c, t in enumerate(toks):
         if t.low not in REPORTING_CUES or inside(t.start) or (t.is_cap and c > 0) or t.start in skip:
             continue
-        if c > 0 and (toks[c - 1].low in {"is", "was", "are", "were", "be", "been", "to", "being"} or _noun_use(toks, c)):
+        if c > 0 and (toks[c - 1].low in NOT_REPORTING or _noun_use(toks, c)):
             continue
         rest = c + 1
         if t.low in {"told", "tells"}:  # an object, then an optional "that"
@@ -804,7 +808,7 @@ def _post_attribution(toks: list[Tok], text: str) -> tuple[int, Mention, str] | 
     n = len(toks) - (1 if toks and toks[-1].text in {".", "!"} else 0)
     for c in range(max(1, n - TAIL_WORDS - 1), n):
         t = toks[c]
-        if t.low not in REPORTING_CUES or t.is_cap or _noun_use(toks, c):
+        if t.low not in REPORTING_CUES or t.is_cap or _noun_use(toks, c) or toks[c - 1].low in NOT_REPORTING:
             continue
         if any(x.text in {",", ";", ":", '"', "“", "”"} for x in toks[c + 1 : n]):
             return None
