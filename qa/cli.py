@@ -190,6 +190,28 @@ def index_remove(article_ids: tuple[str, ...], index_dir: Path | None) -> None:
         sys.exit(1)
 
 
+@index.command("upgrade")
+@INDEX_OPTION
+@user_errors
+def index_upgrade(index_dir: Path | None) -> None:
+    """Add what newer versions store to an older index (quotes) without re-embedding anything."""
+    from .index import IndexStore, index_exists, write_lock
+    from .errors import IndexNotFound
+
+    settings = _settings(index_dir=index_dir)
+    if not index_exists(settings.index_dir):
+        raise IndexNotFound(f"no index in {settings.index_dir}")
+    with write_lock(settings.index_dir):
+        store = IndexStore.load(settings.index_dir)
+        extracted = store.refresh_quotes()
+        if extracted:
+            store.save(settings.index_dir)
+    if extracted:
+        click.echo(f"Extracted {store.stats()['quotes']} quotes from {extracted} articles → {settings.index_dir}")
+    else:
+        click.echo(f"Index {settings.index_dir} is up to date ({store.stats()['quotes']} quotes).")
+
+
 @index.command("stats")
 @INDEX_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -255,6 +277,47 @@ def ask(question: str, index_dir: Path | None, k: int | None, as_json: bool, sou
         click.echo("    " + " ".join((before + marked + c.passage[c.answer_end :]).split()))
     if answer.alternatives:
         click.echo("\nOther candidates: " + "; ".join(f"{a.answer} ({a.score:.2f})" for a in answer.alternatives))
+
+
+@cli.command("quotes")
+@click.option("--speaker", required=True, help='Who said it: "Sanders", "Sarah Sanders", "Ms Sanders", "the minister".')
+@click.option("--about", default=None, help="Rank by how well the quote matches this topic.")
+@INDEX_OPTION
+@click.option("--source", default=None, help="Only articles from this source.")
+@click.option("--date-from", default=None, help="Only articles published on or after (YYYY-MM-DD).")
+@click.option("--date-to", default=None, help="Only articles published on or before (YYYY-MM-DD).")
+@click.option("--limit", type=click.IntRange(1, 200), default=10, show_default=True, help="Most quotes to list.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@user_errors
+def quotes(speaker: str, about: str | None, index_dir: Path | None, source, date_from, date_to, limit: int,
+           as_json: bool) -> None:
+    """List what SPEAKER said in the indexed articles, best match to --about first (else newest first)."""
+    from .answer import QAService
+    from .retrieve import Filters
+
+    settings = _settings(index_dir=index_dir)
+    try:
+        filters = Filters(source, date_from, date_to)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    if not speaker.strip() or len(speaker) > 200 or (about and len(about) > settings.max_question_chars):
+        raise click.BadParameter("--speaker must be 1-200 characters and --about at most QA_MAX_QUESTION_CHARS")
+    found = QAService(settings).speakers.search(speaker, about, filters, limit)
+    if as_json:
+        click.echo(json.dumps({"speaker": speaker, "about": about, "quotes": [r.to_dict() for r in found]},
+                              ensure_ascii=False, indent=2))
+        return
+    if not found:
+        click.echo(f"No quotes by {speaker} in the indexed articles.")
+        return
+    for n, r in enumerate(found, 1):
+        q = r.quote
+        meta = ", ".join(x for x in (r.article.source, (r.article.published or "")[:10]) if x)
+        who = q.speaker + (f", {q.role}" if q.role else "")
+        words = " ".join(r.text.split())
+        click.echo(f"{n}. “{words}”" if q.kind == "direct" else f"{n}. {words} (reported)")
+        click.echo(f"   — {who} ({q.cue}) · {r.article.title}" + (f" ({meta})" if meta else "")
+                   + (f" · match {r.score:.2f}" if about else ""))
 
 
 @cli.command()

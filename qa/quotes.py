@@ -1013,12 +1013,16 @@ def speaker_matches(name: str, quote: Quote) -> bool:
     asked = name_key(name)
     if not asked:
         return False
+    full = name_key(quote.speaker)
     for candidate in (quote.speaker, *quote.aliases):
         words = name_key(candidate)
         if not words:
             continue
-        if asked[-1] == words[-1] and (len(asked) == 1 or len(words) == 1 or asked[0] == words[0]
-                                       or len(asked[0]) == 1 and words[0][:1] == asked[0]):
+        # A lone surname names the speaker; a first name, when both sides have one, must agree
+        # (an alias "Sanders" of "Sarah Sanders" does not make "Bernie Sanders" match).
+        first = full if len(words) == 1 and len(full) > 1 else words
+        if asked[-1] == words[-1] and (len(asked) == 1 or len(first) == 1 or asked[0] == first[0]
+                                       or len(asked[0]) == 1 and first[0][:1] == asked[0]):
             return True
         if len(asked) < len(words) and words[: len(asked)] == asked and asked[0] not in ROLE_NOUNS:
             return True  # "Dean Foods" for "Dean Foods Co"; "Kim" for "Kim Jong Un"

@@ -28,12 +28,14 @@ import numpy as np
 
 from .chunk import sentence_spans
 from .conversation import STOPWORDS, user_questions
-from .quotes import ROLE_NOUNS, name_key, speaker_keys, speaker_matches
+from .quotes import PARAGRAPH_BREAK, ROLE_NOUNS, name_key, speaker_keys, speaker_matches
 from .records import Alternative, Answer, Article, Citation, Passage, Quote, QuoteAttribution
+from .errors import QAError
 from .retrieve import Filters
 
 MAX_HISTORY = 4  # earlier questions searched for the speaker of a follow-up
 MAX_ALTERNATIVES = 4
+FULL_LENGTH_WORDS = 40  # the length feature saturates here
 LONG_QUOTE_WORDS = 45  # longer quotes are answered with their sentences that match the topic
 SENTENCE_KEEP = 0.9  # a neighbouring sentence joins the answer when it scores this share of the best
 
@@ -74,6 +76,10 @@ _TOPIC_ONLY = re.compile(r"^(?:(?:what|how)\s+about|and\s+(?:about|on|regarding)
 _OPENER = re.compile(r"^(?:and|but|so|also|then|ok|okay|now|well)\b[,\s]*", re.I)
 _PRONOUNS = {"he", "she", "they", "it", "him", "her", "them"}
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
+
+
+class QuotesMissing(QAError):
+    """The index was written before quote extraction."""
 
 
 @dataclass(frozen=True)
@@ -145,6 +151,18 @@ def _stem(word: str) -> str:
 
 def content_stems(text: str) -> set[str]:
     return {_stem(w) for w in _WORD.findall(text) if w.lower() not in STOPWORDS and len(w) > 1}
+
+
+def term_weight(topic: set[str], text: str) -> float:
+    """The topic's words in text, each counting tf / (tf + 1): a word said twice weighs more, within bounds."""
+    if not topic:
+        return 0.0
+    counts: dict[str, int] = {}
+    for w in _WORD.findall(text):
+        stem = _stem(w)
+        if stem in topic:
+            counts[stem] = counts.get(stem, 0) + 1
+    return 2 * sum(tf / (tf + 1) for tf in counts.values()) / len(topic) if counts else 0.0
 
 
 def overlap(topic: set[str], text: str) -> float:
@@ -230,21 +248,37 @@ class RankedQuote:
     lexical: float = 0.0
     context: float = 0.0
     reader: float = 0.0
+    retrieved: float = 0.0
+    length: float = 0.0
 
     @property
     def text(self) -> str:
         return self.article.text[self.start : self.end]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON of `qa quotes --json` and GET /api/quotes."""
+        q, a = self.quote, self.article
+        return {
+            "text": self.text, "speaker": q.speaker, "speaker_as_written": q.speaker_as_written, "cue": q.cue,
+            "kind": q.kind, "role": q.role, "score": round(float(self.score), 4), "article_id": a.id,
+            "title": a.title, "url": a.url, "date": a.published, "source": a.source,
+            "start": self.start, "end": self.end,
+        }
 
 
 @dataclass(frozen=True)
 class Weights:
     """How the features add up to a quote's relevance to the topic (tuned on benchmarks/dev)."""
 
-    dense: float = 0.6
-    lexical: float = 0.25
-    context: float = 0.1
-    reader: float = 0.15
+    dense: float = 0.6  # cosine of the topic to the quote's best sentence(s)
+    lexical: float = 0.25  # the topic's words in the quote (repeats count, saturating)
+    context: float = 0.1  # the topic's words in the paragraph around the quote
+    reader: float = 0.15  # the reader's best span score inside the quote
     retrieved: float = 0.05  # the quote's article was among the retrieved passages
+    length: float = 0.0  # log length of the answer, up to FULL_LENGTH_WORDS: substance over a bare remark
+
+    def score(self, features: dict[str, float]) -> float:
+        return sum(getattr(self, name) * value for name, value in features.items())
 
 
 class SpeakerAnswerer:
@@ -320,15 +354,37 @@ class SpeakerAnswerer:
             mine = [(s, e, float(sims[j])) for j, (qi, s, e) in enumerate(units) if qi == i]
             start, end, dense = _best_sentences(mine, quote)
             words = article.text[start:end]
-            lexical = overlap(topic, words) if topic else 0.0
-            context = overlap(topic, _context(article.text, quote)) if topic else 0.0
-            reader = max((sc for (aid, a, b), sc in reader_scores.items()
-                          if aid == quote.article_id and a >= quote.start and b <= quote.end), default=0.0)
-            score = (w.dense * dense + w.lexical * lexical + w.context * context + w.reader * reader
-                     + w.retrieved * (quote.article_id in retrieved))
-            ranked.append(RankedQuote(quote, article, score, start, end, dense, lexical, context, reader))
+            features = dict(
+                dense=dense,
+                lexical=term_weight(topic, words) if topic else 0.0,
+                context=overlap(topic, _context(article.text, quote)) if topic else 0.0,
+                reader=max((sc for (aid, a, b), sc in reader_scores.items()
+                            if aid == quote.article_id and a >= quote.start and b <= quote.end), default=0.0),
+                retrieved=float(quote.article_id in retrieved),
+                length=min(1.0, float(np.log1p(len(words.split())) / np.log1p(FULL_LENGTH_WORDS))),
+            )
+            ranked.append(RankedQuote(quote, article, w.score(features), start, end, **features))
         ranked.sort(key=lambda r: -r.score)
         return ranked
+
+    def search(self, speaker: str, about: str | None = None, filters: Filters | None = None,
+               limit: int = 10) -> list[RankedQuote]:
+        """The speaker's quotes (`qa quotes`, GET /api/quotes): best match to `about` first, or
+        without `about` the newest articles first, in text order within an article."""
+        if not self.book.available:
+            raise QuotesMissing(
+                f"this index has no quotes (it was built before quote extraction): run `qa index upgrade`"
+            )
+        if about and about.strip():
+            asked = SpeakerQuestion(speaker, " ".join(about.split()), speaker)
+            ranked = SpeakerAnswerer(self.store, self.embedder, self.threshold, max(limit, self.candidates),
+                                     self.margin, self.weights)
+            ranked.book = self.book  # share the speaker index (built once per store)
+            return ranked.rank(asked, filters=filters)[:limit]
+        quotes = self.book.find(speaker, filters)
+        articles = self.store.articles
+        quotes.sort(key=lambda q: (articles[q.article_id].published or "", q.article_id, -q.start), reverse=True)
+        return [RankedQuote(q, articles[q.article_id], 0.0, q.start, q.end) for q in quotes[:limit]]
 
     def _chunk_vectors(self, quotes: list[Quote]) -> np.ndarray:
         import faiss
@@ -371,8 +427,12 @@ class SpeakerAnswerer:
 
 
 def _context(text: str, quote: Quote, width: int = 200) -> str:
-    """The words around a quote: its attribution and what leads to it."""
-    return text[max(0, quote.start - width) : quote.start] + " " + text[quote.end : quote.end + width // 2]
+    """The words around a quote within its paragraph(s): what leads to it and its attribution."""
+    before = text[max(0, quote.start - width) : quote.start]
+    after = text[quote.end : quote.end + width // 2]
+    before = PARAGRAPH_BREAK.split(before)[-1]
+    after = PARAGRAPH_BREAK.split(after)[0]
+    return before + " " + after
 
 
 def _sentences(text: str, quote: Quote) -> list[tuple[int, int]]:

@@ -43,7 +43,7 @@ def test_ask_returns_the_cli_json(client, service):
     assert r.status_code == 200 and r.headers["content-type"] == "application/json"
     body = r.json()
     assert body == service.ask(SANDERS).to_dict()  # what `qa ask --json` prints
-    assert list(body) == ["question", "answer", "found", "score", "citations", "alternatives"]
+    assert list(body) == ["question", "answer", "found", "score", "citations", "alternatives", "quote"]
     c = body["citations"][0]
     assert c["passage"][c["answer_start"] : c["answer_end"]] == body["answer"]
     assert "There is not a second meeting" in c["passage"]

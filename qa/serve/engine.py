@@ -71,6 +71,17 @@ class Engine:
         self.ready.set()
         return answer
 
+    def quotes(self, speaker: str, about: str | None = None, filters: Filters | None = None, limit: int = 10,
+               timeout: float | None = None) -> list[dict]:
+        """What `speaker` said (qa.speakers.SpeakerAnswerer.search), as JSON rows; one request at a time."""
+        if not self._lock.acquire(timeout=LOCK_TIMEOUT_S if timeout is None else timeout):
+            raise Busy("the server is busy answering other questions; try again shortly")
+        try:
+            found = self._reload_if_changed().speakers.search(speaker, about, filters, limit)
+        finally:
+            self._lock.release()
+        return [r.to_dict() for r in found]
+
     def stats(self) -> dict:
         if self._lock.acquire(blocking=False):  # never wait behind a question just for stats
             try:
