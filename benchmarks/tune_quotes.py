@@ -19,18 +19,21 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 GRID = {
     "dense": (0.4, 0.6, 0.8),
-    "lexical": (0.0, 0.1, 0.2, 0.3),
+    "lexical": (0.0, 0.15, 0.3),
     "context": (0.0, 0.1, 0.2),
     "reader": (0.0, 0.15, 0.3),
-    "retrieved": (0.0, 0.05, 0.1),
-    "length": (0.0, 0.1, 0.2, 0.3),
+    "retrieved": (0.0, 0.05),
+    "length": (0.0, 0.15),
+    "direct": (0.0, 0.1, 0.2),
 }
-THRESHOLDS = [round(0.2 + 0.025 * i, 3) for i in range(17)]
+THRESHOLDS = np.array([round(0.2 + 0.025 * i, 3) for i in range(21)])
 
 
 def collect(service, questions):
@@ -54,15 +57,19 @@ def collect(service, questions):
     return rows
 
 
-def accuracy(rows, weights: dict, threshold: float) -> float:
-    right = 0
+def accuracies(rows, weights: np.ndarray) -> np.ndarray:
+    """Share right for every weight vector (rows of `weights`) and threshold: [weights, thresholds]."""
+    right = np.zeros((len(weights), len(THRESHOLDS)))
     for golds, candidates in rows:
-        best = max(candidates, key=lambda c: sum(weights[k] * v for k, v in c[0].items()), default=None)
-        score = sum(weights[k] * v for k, v in best[0].items()) if best else 0.0
-        if golds:
-            right += best is not None and score >= threshold and best[1]
-        else:
-            right += best is None or score < threshold
+        if not candidates:
+            right += not golds
+            continue
+        features = np.array([[c[0][k] for k in GRID] for c in candidates])
+        good = np.array([c[1] for c in candidates])
+        scores = weights @ features.T  # [weights, candidates]
+        best = scores.argmax(axis=1)
+        above = scores.max(axis=1)[:, None] >= THRESHOLDS[None, :]
+        right += (above & good[best][:, None]) if golds else ~above
     return right / len(rows)
 
 
@@ -70,6 +77,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("files", nargs="+", type=Path)
     parser.add_argument("--index", type=Path, required=True)
+    parser.add_argument("--cache", type=Path, default=None,
+                        help="keep the questions' candidate features here and reuse them (delete it after any change)")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from qa.answer import QAService
@@ -78,12 +87,16 @@ def main() -> None:
 
     questions = [q for f in args.files for q in load_jsonl(f, required=("question", "answers"))]
     service = QAService(Settings.from_env(index_dir=args.index))
-    rows = collect(service, questions)
-    results = []
-    for values in itertools.product(*GRID.values()):
-        weights = dict(zip(GRID, values))
-        for t in THRESHOLDS:
-            results.append((accuracy(rows, weights, t), weights, t))
+    if args.cache and args.cache.is_file():
+        rows = json.loads(args.cache.read_text())
+    else:
+        rows = collect(service, questions)
+        if args.cache:
+            args.cache.write_text(json.dumps(rows))
+    combos = np.array(list(itertools.product(*GRID.values())))
+    table = accuracies(rows, combos)
+    results = [(table[i, j], dict(zip(GRID, combos[i].tolist())), float(THRESHOLDS[j]))
+               for i in range(len(combos)) for j in range(len(THRESHOLDS))]
     results.sort(key=lambda r: -r[0])
     print(f"{len(questions)} questions; best of {len(results)} settings:")
     for acc, weights, t in results[:10]:

@@ -192,8 +192,9 @@ def index_remove(article_ids: tuple[str, ...], index_dir: Path | None) -> None:
 
 @index.command("upgrade")
 @INDEX_OPTION
+@click.option("--requote", is_flag=True, help="Extract every article's quotes again, even where the index has them.")
 @user_errors
-def index_upgrade(index_dir: Path | None) -> None:
+def index_upgrade(index_dir: Path | None, requote: bool) -> None:
     """Add what newer versions store to an older index (quotes) without re-embedding anything."""
     from .index import IndexStore, index_exists, write_lock
     from .errors import IndexNotFound
@@ -203,7 +204,7 @@ def index_upgrade(index_dir: Path | None) -> None:
         raise IndexNotFound(f"no index in {settings.index_dir}")
     with write_lock(settings.index_dir):
         store = IndexStore.load(settings.index_dir)
-        extracted = store.refresh_quotes()
+        extracted = store.refresh_quotes(everything=requote)
         if extracted:
             store.save(settings.index_dir)
     if extracted:

@@ -89,6 +89,7 @@ ROLE_NOUNS = {  # nouns that head an unnamed speaker phrase; value: speaker kind
     author singer actor actress star director producer judge prosecutor prosecutors police officers
     congressman congresswoman lawmaker lawmakers legislator legislators negotiator negotiators
     arbitrageur arbitrageurs broker brokers investor investors researcher researchers scientist scientists
+    confidant republican republicans democrat democrats conservative liberal spokespersons
     """.split()},
     **{w: "org" for w in """
     company firm bank group government ministry agency department commission union newspaper
@@ -110,7 +111,12 @@ FUNCTION_WORDS = frozenset("""the a an and but or if in on at of for to by with 
     however meanwhile when while after before since although though because so yet then there here it its
     he she they we i you his her their our my your what which who whom whose where why how no not all
     both each every some any many most more less also according last next first new""".split())
-NAME_PARTICLES = frozenset("de van von bin bint al da di del der du la le ter ten dos das st st.".split())
+NAME_PARTICLES = frozenset("de van von bin bint al da di del der du la le ter ten dos das st st. ibn abu".split())
+
+
+def _particle(t: "Tok") -> bool:
+    """A lower-case part of a name: "de", "van", "al-Sabah"."""
+    return t.low in NAME_PARTICLES or t.low.startswith(("al-", "el-", "bin-", "ibn-"))
 MONTHS_DAYS = frozenset("""january february march april may june july august september october november
     december monday tuesday wednesday thursday friday saturday sunday""".split())
 NOT_A_CLAUSE = frozenset("""in on at during after before for with from by to as when while about against
@@ -249,7 +255,7 @@ def parse_mention(toks: list[Tok], text: str) -> Mention | None:
         return None
     # The name: the trailing run of capitalised words that are not titles/role nouns.
     j = len(words)
-    while j > 0 and (words[j - 1].is_cap or words[j - 1].low in NAME_PARTICLES and j < len(words)) \
+    while j > 0 and (words[j - 1].is_cap or _particle(words[j - 1])) \
             and words[j - 1].low not in TITLES and words[j - 1].low not in ROLE_NOUNS:
         j -= 1
     name_words = words[j:]
@@ -316,7 +322,7 @@ def _collect_back(toks: list[Tok], k: int) -> list[Tok]:
             continue
         if t.is_cap and t.is_word and low not in FUNCTION_WORDS:
             seen_role |= low in ROLE_NOUNS or low in TITLES
-        elif low in NAME_PARTICLES and out and out[0].is_cap:
+        elif _particle(t) and out and out[0].is_cap:
             pass
         elif low == "of" and out and out[0].is_cap and k > 0 and toks[k - 1].is_cap:  # Secretary of State
             pass
@@ -358,12 +364,15 @@ def _np_forward(toks: list[Tok], start: int) -> tuple[list[Tok], list[Tok]]:
             pass
         elif t.is_cap and t.is_word and low not in FUNCTION_WORDS:
             seen_role |= low in ROLE_NOUNS or low in TITLES
-        elif low in NAME_PARTICLES and out and out[-1].is_cap:
+        elif _particle(t) and out and out[-1].is_cap:
             pass
         elif low in ROLE_NOUNS or low in TITLES:
             seen_role = True
+        elif low == "and" and out and k + 1 < len(toks) and (toks[k + 1].is_cap or toks[k + 1].low in ROLE_NOUNS) \
+                and (out[-1].is_cap or out[-1].low in ROLE_NOUNS or out[-1].low in TITLES):
+            pass  # "former Nevada Sen. and Reagan confidant Paul Laxalt"
         elif t.is_word and not t.is_cap and low not in FUNCTION_WORDS and low not in CUES and len(out) < 5 \
-                and any(x.low in ROLE_NOUNS for x in toks[k + 1 : k + 4]):
+                and any(x.low in ROLE_NOUNS or x.low in TITLES for x in toks[k + 1 : k + 4]):
             pass  # a modifier before a role noun ("one Republican political strategist")
         elif t.text in {"<", ">"} or (t.text.isupper() and out and out[-1].text == "<"):
             pass
@@ -472,7 +481,7 @@ def extract_quotes(article: Article) -> list[Quote]:
     raws: list[_Raw] = []
     attribution_cues: set[int] = set()  # cues of direct quotes are not reported speech too
     for qs, qe, ms, me in direct:
-        if len(text[qs:qe].split()) < MIN_QUOTE_WORDS:
+        if len(text[qs:qe].split()) < MIN_QUOTE_WORDS or _is_title(text[qs:qe]):
             continue
         sentence = _sentence_around(sentences, sent_starts, ms, me, text)
         mention, cue, cue_at = _attribution(text, qs, qe, ms, me, sentence, direct)
@@ -498,6 +507,12 @@ def _split_at(spans: list[tuple[int, int]], cuts: list[int]) -> list[tuple[int, 
             s = c
         out.append((s, e))
     return out
+
+
+def _is_title(words: str) -> bool:
+    """A programme, book or film title ("Meet the Press"), not speech: a few words in title case."""
+    parts = words.split()
+    return len(parts) <= 6 and words[-1:].isalnum() and all(w[:1].isupper() or w.lower() in FUNCTION_WORDS for w in parts)
 
 
 def _has_cue(text: str) -> bool:
@@ -612,9 +627,11 @@ def _attribution_after(text: str, after: list[Tok], ends_sentence: bool) -> tupl
             return mention, after[k].low, after[k].start
         return None
     # Speaker then cue: "Sanders told", "a senior official said", "Trump Tweeted".
-    for c in range(k, min(len(after), k + 14)):
+    depth = 0
+    for c in range(k, min(len(after), k + 16)):
         t = after[c]
-        if t.text in {".", ";", "!", "?", "“", "”", '"'}:
+        depth += (t.text == "(") - (t.text == ")")
+        if t.text in {".", ";", "!", "?", "“", "”", '"'} and depth <= 0:  # "Sen. David Boren (D-Okla.) said"
             return None
         if t.low in CUES and c > k and not (t.low == "says" and after[c - 1].low == "it"):
             if after[c - 1].low in {"is", "was", "are", "were", "be", "been"}:  # "is said to"
@@ -655,7 +672,8 @@ def _attribution_before(text: str, before: list[Tok]) -> tuple[Mention, str, int
         elif len([x for x in tail if x.is_word]) > 25:
             return None
         subject = _np_backward(before, c)
-        if not subject and c > 0 and before[c - 1].low in {"and", "but"}:
+        if not subject and c > 0 and before[c - 1].low in {"and", "but", "as"}:
+            # "…, but said the notes “…”"; "X was quoted by the daily as saying: “…”"
             subject = _sentence_subject(before[: c - 1])
         mention = _speaker(subject, text)
         if mention:
@@ -676,7 +694,8 @@ def _sentence_subject(toks: list[Tok]) -> list[Tok]:
     while k < len(toks) and (toks[k].low in FUNCTION_WORDS or toks[k].text == ","):
         k += 1
     out: list[Tok] = []
-    while k < len(toks) and (toks[k].is_cap and toks[k].is_word or toks[k].low in ROLE_NOUNS or toks[k].low in PRONOUNS):
+    while k < len(toks) and (toks[k].is_cap and toks[k].is_word or _particle(toks[k]) or toks[k].low in ROLE_NOUNS
+                             or toks[k].low in PRONOUNS):
         out.append(toks[k])
         if toks[k].low in PRONOUNS:
             break
@@ -781,6 +800,11 @@ def _reported(text: str, s: int, e: int, covered: list[tuple[int, int]], skip: s
                                                                    "me", "us"}:
                         break
                 else:
+                    break
+        if t.low in {"told", "tells"}:  # "told reporters on Saturday that …"
+            for skip_to in range(rest, min(rest + 4, len(toks))):
+                if toks[skip_to].low == "that":
+                    rest = skip_to
                     break
         if rest < len(toks) and toks[rest].low == "that":
             rest += 1
@@ -958,21 +982,28 @@ def _resolve(article: Article, raws: list[_Raw]) -> list[Quote]:
     ]
 
 
-SUBJECT_PERSON = re.compile(
-    r"(?:(?:The|A|An|Its|His|Her|Their)\s+)?(?:[\w’'-]+\s+){0,4}?(?P<role>[A-Za-z]+)\s*,?\s+"
-    r"(?P<name>[A-Z][\w’'-]+(?:\s+[A-Z][\w’'-]+){1,2})(?=\s*[,\s])"
-)
+_PERSON_ROLES = sorted({w for w, kind in ROLE_NOUNS.items() if kind == "person"} | {t.rstrip(".") for t in TITLES}, key=len,
+                       reverse=True)
+_ROLE_WORD = r"(?i:" + "|".join(re.escape(w) for w in _PERSON_ROLES) + r")\.?"
+_NAME = r"[A-Z][\w’'-]+(?:\s+(?:[A-Z][\w’'.-]*|al-\w+))+"
+# "The council leader, Sarah Whitfield, backed …" / "Finance Secretary Jaime Ongpin told …"
+SUBJECT_ROLE_NAME = re.compile(rf"(?:(?:The|A|An|Its|His|Her|Their)\s+)?(?:[\w’'-]+\s+){{0,4}}?(?P<role>{_ROLE_WORD})\s*,?\s+(?P<name>{_NAME})(?=\s*[,\s])")
+# "Seizaburo Sato, professor of politics at Tokyo University, thought …"
+SUBJECT_NAME_ROLE = re.compile(rf"(?P<name>{_NAME}),\s+(?:(?:an?|the)\s+)?(?:[\w’'-]+\s+){{0,3}}?(?P<role>{_ROLE_WORD})\b")
 
 
 def _subject_persons(text: str) -> list[tuple[int, str, str]]:
-    """(offset, name, role) of people introduced as a sentence's subject with their role:
-    "The council leader, Sarah Whitfield, backed the plan." """
+    """(offset, name, role) of people introduced as a sentence's subject with their role."""
     found = []
     for start in [0, *(m.end() for m in re.finditer(r"[.!?][\"”’]?\s+|\n\s*", text))]:
-        m = SUBJECT_PERSON.match(text, start, start + 120)
-        if m and (m.group("role").lower() in ROLE_NOUNS or m.group("role").lower() in TITLES):
+        m = SUBJECT_ROLE_NAME.match(text, start, start + 120) or SUBJECT_NAME_ROLE.match(text, start, start + 120)
+        if m is None or any(w.lower().rstrip(".") in ORG_SUFFIXES for w in m.group("name").split()):
+            continue
+        if m.re is SUBJECT_ROLE_NAME:
             role = re.sub(r"^(?:The|A|An|Its|His|Her|Their)\s+", "", text[start : m.start("name")].strip(" ,"))
-            found.append((m.start("name"), m.group("name"), role))
+        else:
+            role = m.group("role")
+        found.append((m.start("name"), " ".join(m.group("name").split()), role))
     return found
 
 
@@ -1026,9 +1057,11 @@ def speaker_matches(name: str, quote: Quote) -> bool:
             return True
         if len(asked) < len(words) and words[: len(asked)] == asked and asked[0] not in ROLE_NOUNS:
             return True  # "Dean Foods" for "Dean Foods Co"; "Kim" for "Kim Jong Un"
-    if quote.role:
-        role = {w.lower() for w in _NAME_WORD.findall(quote.role)} | set(name_key(quote.speaker))
-        if asked[-1] in ROLE_NOUNS and set(asked) <= role:
+    if asked[-1] in ROLE_NOUNS:
+        # "the minister": the article's description of the speaker, or the words of this attribution ("the firm").
+        described = {w.lower() for w in _NAME_WORD.findall(quote.role or "")} | set(name_key(quote.speaker))
+        written = name_key(quote.speaker_as_written)
+        if set(asked) <= described or (written and written[-1] in ROLE_NOUNS and set(asked) <= set(written)):
             return True
     return False
 
@@ -1042,8 +1075,8 @@ def speaker_keys(quote: Quote) -> set[str]:
         if words:
             keys.add(words[-1])
             keys.add(words[0])
-    if quote.role:
-        keys |= {w.lower() for w in _NAME_WORD.findall(quote.role) if w.lower() in ROLE_NOUNS}
+    for described in (quote.role or "", quote.speaker_as_written):
+        keys |= {w.lower() for w in _NAME_WORD.findall(described) if w.lower() in ROLE_NOUNS}
     return keys
 
 

@@ -49,9 +49,7 @@ _VERBS = (
     r"answer|answered|promise|promised|pledge|pledged|have to say|had to say|has to say|say in response|"
     r"concede|conceded|acknowledge|acknowledged|forecast|expect|expects|expected"
 )
-_OBJECTS = r"(?:(?:to\s+)?(?:reporters|journalists|the\s+press|the\s+media|analysts|investors|reuters|the\s+bbc|" \
-           r"parliament|congress|mps|the\s+committee|shareholders|the\s+court|(?:a|the)\s+(?:\w+\s+){0,3}(?:briefing|" \
-           r"conference|meeting|interview|hearing|audience))\s*)?"
+_OBJECTS = r"(?:(?:to\s+)?(?:[\w.'’-]+\s+){0,4}?)"  # "tell reporters", "tell the Congressional committee"
 _ABOUT = r"(?:about|on|of|regarding|concerning|over|as\s+to|in\s+response\s+to|when\s+asked\s+about|to)"
 _ASPECTS = (
     r"reaction|response|view|views|position|stance|comment|comments|verdict|message|answer|reply|take|opinion|"
@@ -60,12 +58,15 @@ _ASPECTS = (
 )
 _PATTERNS = [
     re.compile(rf"^(?:what|which\s+\w+)\s+(?:did|does|do|has|have|had|will|would|is|was)\s+(?P<x>.+?)\s+"
-               rf"(?:{_VERBS})\b\s*{_OBJECTS}(?:(?:{_ABOUT})\b\s*(?P<y>.*))?$", re.I),
+               rf"(?:{_VERBS})\b\s*(?:{_OBJECTS}(?:{_ABOUT})\b\s*(?P<y>.*))?$", re.I),
+    # No "about": what follows the verb is the topic ("What did Schlang think ChemLawn would do?").
+    re.compile(rf"^(?:what|which\s+\w+)\s+(?:did|does|do|has|have|had|will|would)\s+(?P<x>.+?)\s+"
+               rf"(?:{_VERBS})\b\s*(?P<y>.+)$", re.I),
     re.compile(rf"^what\s+(?:is|was|were|are|has\s+been|had\s+been)\s+(?P<x>.+?)(?:['’]s|['’])\s+(?:\w+\s+)?"
                rf"(?:{_ASPECTS})\b(?:\s+(?:{_ABOUT})\b\s*(?P<y>.*))?$", re.I),
     re.compile(r"^how\s+(?:did|does|do|has|have|had|would|will)\s+(?P<x>.+?)\s+(?:describe|describes|described|"
                r"characteri[sz]e|explain|assess|see|view|react|respond|justify|sum\s+up|summari[sz]e|judge|"
-               r"rate|portray|defend)\b\s*(?:to\s+)?(?P<y>.*)$", re.I),
+               r"rate|portray|defend|answer|reply|react)\b\s*(?:to\s+)?(?P<y>.*)$", re.I),
     re.compile(r"^according\s+to\s+(?P<x>[^,]+?)\s*,\s*(?P<y>.+)$", re.I),
     re.compile(r"^what\s+was\s+said\s+by\s+(?P<x>.+?)(?:\s+(?:about|on|regarding|concerning)\s+(?P<y>.+))?$", re.I),
     re.compile(rf"^did\s+(?P<x>.+?)\s+(?:say|comment|speak|talk)\s+(?:anything\s+)?(?:{_ABOUT})\s+(?P<y>.+)$", re.I),
@@ -250,6 +251,7 @@ class RankedQuote:
     reader: float = 0.0
     retrieved: float = 0.0
     length: float = 0.0
+    direct: float = 0.0
 
     @property
     def text(self) -> str:
@@ -276,6 +278,7 @@ class Weights:
     reader: float = 0.15  # the reader's best span score inside the quote
     retrieved: float = 0.05  # the quote's article was among the retrieved passages
     length: float = 0.0  # log length of the answer, up to FULL_LENGTH_WORDS: substance over a bare remark
+    direct: float = 0.0  # a direct quotation rather than reported speech: the speaker's own words
 
     def score(self, features: dict[str, float]) -> float:
         return sum(getattr(self, name) * value for name, value in features.items())
@@ -362,6 +365,7 @@ class SpeakerAnswerer:
                             if aid == quote.article_id and a >= quote.start and b <= quote.end), default=0.0),
                 retrieved=float(quote.article_id in retrieved),
                 length=min(1.0, float(np.log1p(len(words.split())) / np.log1p(FULL_LENGTH_WORDS))),
+                direct=float(quote.kind == "direct"),
             )
             ranked.append(RankedQuote(quote, article, w.score(features), start, end, **features))
         ranked.sort(key=lambda r: -r.score)
