@@ -52,7 +52,7 @@ def collect(service, questions):
         passages = service.retriever.retrieve(contextualize(q["question"], history), service.settings.top_k)
         read = service.reader.read(q["question"], passages)
         ranked = service.speakers.rank(asked, passages, read)
-        rows.append((golds, [({k: getattr(r, k) for k in GRID}, quote_match(r.text, golds) if golds else False)
+        rows.append((golds, [(r.features, quote_match(r.text, golds) if golds else False)
                              for r in ranked]))
     return rows
 

@@ -59,7 +59,7 @@ class Settings:
     # Speaker questions ("what did X say about Y?", qa.speakers): X's best quote answers when its
     # relevance to Y reaches quote_threshold (tuned on benchmarks/dev); the quote_candidates best
     # of X's quotes by a cheap first pass are scored with the embedder.
-    quote_threshold: float = 0.35
+    quote_threshold: float = 0.4
     quote_candidates: int = 12
 
     def __post_init__(self) -> None:

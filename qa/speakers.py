@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Iterable, Sequence
 
@@ -36,7 +36,7 @@ from .retrieve import Filters
 MAX_HISTORY = 4  # earlier questions searched for the speaker of a follow-up
 MAX_ALTERNATIVES = 4
 FULL_LENGTH_WORDS = 40  # the length feature saturates here
-LONG_QUOTE_WORDS = 45  # longer quotes are answered with their sentences that match the topic
+LONG_QUOTE_WORDS = 30  # longer quotes are answered with their sentences that match the topic
 SENTENCE_KEEP = 0.9  # a neighbouring sentence joins the answer when it scores this share of the best
 
 # ---- questions -------------------------------------------------------------------------------
@@ -229,6 +229,14 @@ class QuoteBook:
         return best
 
 
+def mentions(article: Article, speaker: str) -> bool:
+    """Does the article name the speaker (the last word of the name, or a role noun, as a word)?"""
+    words = name_key(speaker)
+    if not words:
+        return False
+    return re.search(rf"\b{re.escape(words[-1])}\b", article.text, re.IGNORECASE) is not None
+
+
 def _allowed(article: Article, filters: Filters) -> bool:
     from .retrieve import _matches  # the retriever's own filter rule, so both paths agree
 
@@ -245,13 +253,7 @@ class RankedQuote:
     score: float
     start: int  # the answer's words in the article: the whole quote or its matching sentences
     end: int
-    dense: float = 0.0
-    lexical: float = 0.0
-    context: float = 0.0
-    reader: float = 0.0
-    retrieved: float = 0.0
-    length: float = 0.0
-    direct: float = 0.0
+    features: dict[str, float] = field(default_factory=dict)  # by Weights field: what the score adds up
 
     @property
     def text(self) -> str:
@@ -270,22 +272,23 @@ class RankedQuote:
 
 @dataclass(frozen=True)
 class Weights:
-    """How the features add up to a quote's relevance to the topic (tuned on benchmarks/dev)."""
+    """How the features add up to a quote's relevance to the topic. Tuned with benchmarks/tune_quotes.py
+    on the 113 development questions (benchmarks/dev): 84% right at thresholds 0.3-0.475 (0.4 taken)."""
 
-    dense: float = 0.6  # cosine of the topic to the quote's best sentence(s)
-    lexical: float = 0.25  # the topic's words in the quote (repeats count, saturating)
-    context: float = 0.1  # the topic's words in the paragraph around the quote
-    reader: float = 0.15  # the reader's best span score inside the quote
+    dense: float = 0.4  # cosine of the topic to the quote's best sentence(s)
+    lexical: float = 0.3  # the topic's words in the quote (repeats count, saturating)
+    context: float = 0.2  # the topic's words in the paragraph around the quote
+    reader: float = 0.3  # the reader's best span score inside the quote
     retrieved: float = 0.05  # the quote's article was among the retrieved passages
     length: float = 0.0  # log length of the answer, up to FULL_LENGTH_WORDS: substance over a bare remark
-    direct: float = 0.0  # a direct quotation rather than reported speech: the speaker's own words
+    direct: float = 0.2  # a direct quotation rather than reported speech: the speaker's own words
 
     def score(self, features: dict[str, float]) -> float:
         return sum(getattr(self, name) * value for name, value in features.items())
 
 
 class SpeakerAnswerer:
-    def __init__(self, store, embedder, threshold: float = 0.35, candidates: int = 12, margin: float = 0.0,
+    def __init__(self, store, embedder, threshold: float = 0.4, candidates: int = 12, margin: float = 0.0,
                  weights: Weights = Weights()):
         self.store = store
         self.embedder = embedder
@@ -304,20 +307,26 @@ class SpeakerAnswerer:
 
     def answer(self, question: str, history: Sequence[Any], passages: Sequence[Passage], read,
                filters: Filters | None = None) -> Answer | None:
-        """The quote that answers a speaker question; a not-found Answer when the reader would answer
-        it from an off-topic quote of the speaker; None for any other question (read on as usual)."""
+        """The quote that answers a speaker question; None for any other question, and for a speaker
+        question without a quote on the topic whose reader answer may stand (read on as usual).
+
+        The reader's answer to "what did X say about Y?" may not stand, and the answer is "not
+        found", when its article does not mention X (those cannot be X's words) or when it lies
+        inside one of X's quotes, all of which were just judged off the topic."""
         asked = parse_speaker_question(question, history)
         if asked is None or not self.book.available:
             return None
         ranked = self.rank(asked, passages, read, filters)
         if ranked and ranked[0].score >= self.threshold:
             return self._compose(question, ranked)
-        if read is not None and read.best_is_answer(self.margin):
-            best = read.spans[0]
-            article_id = best.passage.article.id
-            if any(r.quote.article_id == article_id and r.quote.start <= best.article_end
-                   and best.article_start <= r.quote.end for r in ranked):
-                return Answer(question, None, False, best.score)
+        if read is None or not read.best_is_answer(self.margin):
+            return None
+        best = read.spans[0]
+        article = best.passage.article
+        inside_a_quote = any(q.article_id == article.id and q.start <= best.article_end and best.article_start <= q.end
+                             for q in self.book.find(asked.speaker, filters))
+        if inside_a_quote or not mentions(article, asked.speaker):
+            return Answer(question, None, False, best.score)
         return None
 
     def rank(self, asked: SpeakerQuestion, passages: Sequence[Passage] = (), read=None,
@@ -367,7 +376,7 @@ class SpeakerAnswerer:
                 length=min(1.0, float(np.log1p(len(words.split())) / np.log1p(FULL_LENGTH_WORDS))),
                 direct=float(quote.kind == "direct"),
             )
-            ranked.append(RankedQuote(quote, article, w.score(features), start, end, **features))
+            ranked.append(RankedQuote(quote, article, w.score(features), start, end, features))
         ranked.sort(key=lambda r: -r.score)
         return ranked
 

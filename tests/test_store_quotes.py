@@ -7,22 +7,13 @@ import json
 import pytest
 
 from qa.errors import IndexCorrupt
-from qa.index import IndexStore, build_index, current_generation, update_index
-from qa.ingest import ingest_paths, make_article
+from qa.index import IndexStore, update_index
+from qa.ingest import make_article
 from qa.quotes import EXTRACTOR_VERSION
 
-from .conftest import SAMPLE_DIR, SPEC
-
-
-def gen(index_dir):
-    return index_dir / current_generation(index_dir)
-
-
-@pytest.fixture
-def built(tmp_path, embedder, news_file):
-    index_dir = tmp_path / "idx"
-    build_index(ingest_paths([SAMPLE_DIR, news_file]).articles, index_dir, embedder, SPEC)
-    return index_dir
+from .conftest import SPEC
+from .test_store import built  # noqa: F401  (fixture: the sample and news records, built)
+from .test_store import current_gen as gen
 
 
 def strip_quotes(index_dir):
