@@ -35,6 +35,7 @@ from .retrieve import Filters
 
 MAX_HISTORY = 4  # earlier questions searched for the speaker of a follow-up
 MAX_ALTERNATIVES = 4
+DENSE_ALONE = 0.5  # similarity a quote needs when no topic word is in or around it (no loss on the dev set)
 FULL_LENGTH_WORDS = 40  # the length feature saturates here
 LONG_QUOTE_WORDS = 30  # longer quotes are answered with their sentences that match the topic
 SENTENCE_KEEP = 0.9  # a neighbouring sentence joins the answer when it scores this share of the best
@@ -58,10 +59,10 @@ _ASPECTS = (
 )
 _PATTERNS = [
     re.compile(rf"^(?:what|which\s+\w+)\s+(?:did|does|do|has|have|had|will|would|is|was)\s+(?P<x>.+?)\s+"
-               rf"(?:{_VERBS})\b\s*(?:{_OBJECTS}(?:{_ABOUT})\b\s*(?P<y>.*))?$", re.I),
+               rf"(?-i:{_VERBS})\b\s*(?:{_OBJECTS}(?:{_ABOUT})\b\s*(?P<y>.*))?$", re.I),
     # No "about": what follows the verb is the topic ("What did Schlang think ChemLawn would do?").
     re.compile(rf"^(?:what|which\s+\w+)\s+(?:did|does|do|has|have|had|will|would)\s+(?P<x>.+?)\s+"
-               rf"(?:{_VERBS})\b\s*(?P<y>.+)$", re.I),
+               rf"(?-i:{_VERBS})\b\s*(?P<y>.+)$", re.I),
     re.compile(rf"^what\s+(?:is|was|were|are|has\s+been|had\s+been)\s+(?P<x>.+?)(?:['’]s|['’])\s+(?:\w+\s+)?"
                rf"(?:{_ASPECTS})\b(?:\s+(?:{_ABOUT})\b\s*(?P<y>.*))?$", re.I),
     re.compile(r"^how\s+(?:did|does|do|has|have|had|would|will)\s+(?P<x>.+?)\s+(?:describe|describes|described|"
@@ -100,7 +101,7 @@ def parse_speaker_question(question: str, history: Iterable[Any] = ()) -> Speake
             continue
         speaker = _clean_speaker(m.group("x"))
         if speaker is None:
-            return None
+            continue
         topic = _clean_topic(m.group("y") or "")
         if speaker.lower() in _PRONOUNS:
             earlier = _earlier_speaker(previous)
@@ -376,7 +377,10 @@ class SpeakerAnswerer:
                 length=min(1.0, float(np.log1p(len(words.split())) / np.log1p(FULL_LENGTH_WORDS))),
                 direct=float(quote.kind == "direct"),
             )
-            ranked.append(RankedQuote(quote, article, w.score(features), start, end, features))
+            score = w.score(features)
+            if topic and not features["lexical"] and not features["context"] and dense < DENSE_ALONE:
+                score = 0.0  # no word of the topic in or around the quote: the reader and kind alone never answer
+            ranked.append(RankedQuote(quote, article, score, start, end, features))
         ranked.sort(key=lambda r: -r.score)
         return ranked
 

@@ -70,7 +70,7 @@ def test_ask_with_history_k_and_filters(client):
                                           "filters": {"date_from": "2030-01-01", "date_to": "2030-12-31"}})
     assert none.status_code == 200 and none.json() == {
         "question": "When will the bridge open?", "answer": None, "found": False, "score": 0.0,
-        "citations": [], "alternatives": [],
+        "citations": [], "alternatives": [], "quote": None,
     }
 
 

@@ -33,7 +33,7 @@ def test_speaker_questions(question, speaker, topic):
 
 
 @pytest.mark.parametrize("question", [
-    "Where was the summit held?", "What did North Korea pledge at the summit?", "Who said the bridge vote was delayed?",
+    "Where was the summit held?", "Who said the bridge vote was delayed?",
     "What did the summit achieve?", "How much will the harbour bridge cost?", "What did they say?",
 ])
 def test_other_questions_are_not_speaker_questions(question):
@@ -98,9 +98,11 @@ def test_ordinary_questions_are_unchanged(service):
     assert answer.answer == "Singapore" and answer.quote is None and answer.to_dict()["quote"] is None
 
 
-def test_unknown_speaker_falls_back_to_the_reader(service):
-    answer = service.ask("What did Ellen Park say about the bridge cost?")
-    assert answer.quote is None  # the bridge article names Park but quotes nobody directly as such
+def test_reported_speech_answers_and_unquoted_speakers_fall_back(service):
+    park = service.ask("What did Ellen Park say about the bridge cost?")  # "…, mayor Ellen Park said."
+    assert park.answer.startswith("The bridge will cost 40 million pounds") and park.quote.kind == "reported"
+    pledge = service.ask("What did North Korea pledge at the summit?")  # no quotes by North Korea: the reader answers
+    assert pledge.found and pledge.quote is None
 
 
 def test_filters_apply_to_the_quote_lookup(service):
@@ -114,7 +116,8 @@ def test_search_ranks_by_topic_and_lists_all(service):
     assert ranked[0].text.startswith("We have responded") and len(ranked) == 3
     assert ranked[0].score >= ranked[1].score >= ranked[2].score
     everything = service.speakers.search("Sarah Huckabee Sanders", limit=50)
-    assert len(everything) == 7 and all(r.quote.speaker == "Sarah Sanders" for r in everything)
+    theirs = [q for quotes in service.store.quotes.values() for q in quotes if q.speaker == "Sarah Sanders"]
+    assert len(everything) == len(theirs) >= 6 and all(r.quote.speaker == "Sarah Sanders" for r in everything)
     assert [r.start for r in everything] == sorted(r.start for r in everything)
     row = everything[0].to_dict()
     assert row["text"] == everything[0].article.text[row["start"] : row["end"]]
