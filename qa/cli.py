@@ -209,6 +209,29 @@ def index_remove(article_ids: tuple[str, ...], index_dir: Path | None) -> None:
         sys.exit(1)
 
 
+@index.command("upgrade")
+@INDEX_OPTION
+@click.option("--requote", is_flag=True, help="Extract every article's quotes again, even where the index has them.")
+@user_errors
+def index_upgrade(index_dir: Path | None, requote: bool) -> None:
+    """Add what newer versions store to an older index (quotes) without re-embedding anything."""
+    from .index import IndexStore, index_exists, write_lock
+    from .errors import IndexNotFound
+
+    settings = _settings(index_dir=index_dir)
+    if not index_exists(settings.index_dir):
+        raise IndexNotFound(f"no index in {settings.index_dir}")
+    with write_lock(settings.index_dir):
+        store = IndexStore.load(settings.index_dir)
+        extracted = store.refresh_quotes(everything=requote)
+        if extracted:
+            store.save(settings.index_dir)
+    if extracted:
+        click.echo(f"Extracted {store.stats()['quotes']} quotes from {extracted} articles → {settings.index_dir}")
+    else:
+        click.echo(f"Index {settings.index_dir} is up to date ({store.stats()['quotes']} quotes).")
+
+
 @index.command("stats")
 @INDEX_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -330,6 +353,47 @@ def ask(question: str, index_dir: Path | None, k: int | None, as_json: bool, sou
         click.echo("\nOther candidates: " + "; ".join(f"{a.answer} ({a.score:.2f})" for a in answer.alternatives))
 
 
+@cli.command("quotes")
+@click.option("--speaker", required=True, help='Who said it: "Sanders", "Sarah Sanders", "Ms Sanders", "the minister".')
+@click.option("--about", default=None, help="Rank by how well the quote matches this topic.")
+@INDEX_OPTION
+@click.option("--source", default=None, help="Only articles from this source.")
+@click.option("--date-from", default=None, help="Only articles published on or after (YYYY-MM-DD).")
+@click.option("--date-to", default=None, help="Only articles published on or before (YYYY-MM-DD).")
+@click.option("--limit", type=click.IntRange(1, 200), default=10, show_default=True, help="Most quotes to list.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@user_errors
+def quotes(speaker: str, about: str | None, index_dir: Path | None, source, date_from, date_to, limit: int,
+           as_json: bool) -> None:
+    """List what SPEAKER said in the indexed articles, best match to --about first (else newest first)."""
+    from .answer import QAService
+    from .retrieve import Filters
+
+    settings = _settings(index_dir=index_dir)
+    try:
+        filters = Filters(source, date_from, date_to)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    if not speaker.strip() or len(speaker) > 200 or (about and len(about) > settings.max_question_chars):
+        raise click.BadParameter("--speaker must be 1-200 characters and --about at most QA_MAX_QUESTION_CHARS")
+    found = QAService(settings).speakers.search(speaker, about, filters, limit)
+    if as_json:
+        click.echo(json.dumps({"speaker": speaker, "about": about, "quotes": [r.to_dict() for r in found]},
+                              ensure_ascii=False, indent=2))
+        return
+    if not found:
+        click.echo(f"No quotes by {speaker} in the indexed articles.")
+        return
+    for n, r in enumerate(found, 1):
+        q = r.quote
+        meta = ", ".join(x for x in (r.article.source, (r.article.published or "")[:10]) if x)
+        who = q.speaker + (f", {q.role}" if q.role else "")
+        words = " ".join(r.text.split())
+        click.echo(f"{n}. “{words}”" if q.kind == "direct" else f"{n}. {words} (reported)")
+        click.echo(f"   — {who} ({q.cue}) · {r.article.title}" + (f" ({meta})" if meta else "")
+                   + (f" · match {r.score:.2f}" if about else ""))
+
+
 @cli.command()
 @INDEX_OPTION
 @click.option("--host", default=None, help="Interface to listen on [default: $QA_HOST or 127.0.0.1].")
@@ -402,6 +466,32 @@ def eval_e2e(corpus: Path, questions: Path, k: int | None, as_json: bool, reader
     asked = load_jsonl(questions, required=("question",))
     result = evaluate_e2e(records, asked, settings, k=k, progress=not quiet)
     _echo_result(result, as_json, {"corpus": str(corpus), "questions": str(questions)})
+
+
+@eval_group.command("quotes")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@INDEX_OPTION
+@click.option("--k", type=click.IntRange(1, 50), default=None, help="Passages to read [default: 5].")
+@click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
+@click.option("--misses", "show_misses", is_flag=True, help="Also list the questions that missed (stderr).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@user_errors
+def eval_quotes(file: Path, index_dir: Path | None, k: int | None, as_json: bool, show_misses: bool,
+                quiet: bool) -> None:
+    """Score speaker questions on the index: FILE is JSONL {id, question, answers: [accepted quotes],
+    evidence_doc?, history?}. Prints the share answered with an accepted quote (token F1 >= 0.6, or
+    containing it while at most twice as long), mean F1 and the share citing the evidence article."""
+    from .answer import QAService
+    from .evaluate import evaluate_quotes, load_jsonl
+
+    settings = _settings(index_dir=index_dir)
+    questions = load_jsonl(file, required=("question", "answers"))
+    misses: list = []
+    result = evaluate_quotes(QAService(settings), questions, k=k, progress=not quiet, misses=misses)
+    if show_misses:
+        for miss in misses:
+            click.echo(json.dumps(miss, ensure_ascii=False), err=True)
+    _echo_result(result, as_json, {"file": str(file), "index": str(settings.index_dir)})
 
 
 def _print_skipped(skipped, warnings=()) -> None:

@@ -66,6 +66,11 @@ class Settings:
     fetch_allow_private: bool = False
     fetch_allow_networks: str = ""
     max_waiting: int = 8  # questions queued for the models; one more gets 503 + Retry-After at once
+    # Speaker questions ("what did X say about Y?", qa.speakers): X's best quote answers when its
+    # relevance to Y reaches quote_threshold (tuned on benchmarks/dev); the quote_candidates best
+    # of X's quotes by a cheap first pass are scored with the embedder.
+    quote_threshold: float = 0.4
+    quote_candidates: int = 12
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:

@@ -65,6 +65,7 @@ def test_no_passages_means_not_found():
     answer = compose_answer("q", [], ReaderOutput([], {}))
     assert answer.to_dict() == {
         "question": "q", "answer": None, "found": False, "score": 0.0, "citations": [], "alternatives": [],
+        "quote": None,
     }
 
 

@@ -44,7 +44,7 @@ def test_ask_returns_the_cli_json(client, service):
     assert r.status_code == 200 and r.headers["content-type"] == "application/json"
     body = r.json()
     assert body == service.ask(SANDERS).to_dict()  # what `qa ask --json` prints
-    assert list(body) == ["question", "answer", "found", "score", "citations", "alternatives"]
+    assert list(body) == ["question", "answer", "found", "score", "citations", "alternatives", "quote"]
     c = body["citations"][0]
     assert c["passage"][c["answer_start"] : c["answer_end"]] == body["answer"]
     assert "There is not a second meeting" in c["passage"]
@@ -89,7 +89,7 @@ def test_ask_with_history_k_and_filters(client, service, monkeypatch):
                                           "filters": {"date_from": "2030-01-01", "date_to": "2030-12-31"}})
     assert none.status_code == 200 and none.json() == {
         "question": "When will the bridge open?", "answer": None, "found": False, "score": 0.0,
-        "citations": [], "alternatives": [],
+        "citations": [], "alternatives": [], "quote": None,
     }
 
 

@@ -168,6 +168,7 @@ def test_gradio_client_keeps_working(live):
     passage = re.search(r'<blockquote class="qa-passage">(.*?)</blockquote>', reply).group(1)
     assert f"<mark>{answer}</mark>" in passage and answer.strip()
     assert "Trump receives ‘nice letter’ from Kim Jong Un" in reply
+    assert "<mark>There is not a second meeting" in reply and "— Sarah Sanders" in reply
     assert Client(live["app"] + "/embed/", verbose=False, download_files=False).view_api(return_format="dict")
 
 
@@ -197,11 +198,15 @@ def test_embedded_chat_answers_cites_follows_up_and_never_runs_article_scripts(l
     assert text and answer.find_element(By.TAG_NAME, "mark").text == text
     passage = answer.find_element(By.CSS_SELECTOR, ".qa-passage").text
     assert text in passage and "Sanders" in passage
+    quote = "There is not a second meeting that is currently locked in or finalized"
+    assert answer.find_element(By.CSS_SELECTOR, ".qa-text").text.startswith(quote)
+    assert answer.find_element(By.TAG_NAME, "mark").text.startswith(quote)  # the quote, highlighted in its passage
+    assert answer.find_element(By.CSS_SELECTOR, ".qa-quote-by").text.startswith("— Sarah Sanders")
     assert "confidence" in answer.find_element(By.CSS_SELECTOR, ".qa-conf").text
     assert "Trump receives ‘nice letter’ from Kim Jong Un" in answer.find_element(By.CSS_SELECTOR, ".qa-sources").text
 
     follow_up = ask_in_chat(browser, "And what did she say about the letter?")
-    assert "We have responded to Chairman Kim’s letter" in follow_up.find_element(By.CSS_SELECTOR, ".qa-passage").text
+    assert follow_up.find_element(By.TAG_NAME, "mark").text.startswith("We have responded to Chairman Kim’s letter")
 
     hostile = ask_in_chat(browser, "Where will the harbour festival take place?")
     assert "Brightport" in hostile.find_element(By.TAG_NAME, "mark").text

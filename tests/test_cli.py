@@ -30,7 +30,7 @@ def index_dir(tmp_path):
 def test_ask_json_shape(sample_index):
     result = run("ask", "Where was the summit held?", "--index", sample_index, "--json")
     data = json.loads(result.stdout)
-    assert list(data) == ["question", "answer", "found", "score", "citations", "alternatives"]
+    assert list(data) == ["question", "answer", "found", "score", "citations", "alternatives", "quote"]
     assert data["question"] == "Where was the summit held?"
     assert data["answer"] == "Singapore" and data["found"] is True
     assert isinstance(data["score"], float) and 0 <= data["score"] <= 1

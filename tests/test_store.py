@@ -14,7 +14,7 @@ from qa.index import (
     IndexStore, build_index, current_generation, history, index_exists, list_generations, repair, rollback,
     update_index, write_lock,
 )
-from qa.index.store import SAVE_STEPS
+from qa.index.store import FILES, SAVE_STEPS
 
 from .conftest import NEWS_RECORDS, SAMPLE_DIR, SPEC
 
@@ -178,9 +178,9 @@ def test_save_makes_each_step_durable_before_the_next(built, embedder, monkeypat
     store = IndexStore.load(built, embedder)
     store.remove(["coast-storm"])
     name = store.save(built, checkpoint=lambda s: events.append(("step", s))).name
-    files = {("fsync", f) for f in ("manifest.json", "articles.jsonl", "chunks.jsonl", "vectors.faiss", "signatures.npy")}
-    assert set(events[:5]) == files
-    assert events[5:] == [
+    files = {("fsync", f) for f in ("manifest.json", *FILES)}
+    assert set(events[: len(files)]) == files
+    assert events[len(files) :] == [
         ("fsync", f"{name}.tmp"),  # the directory's entries, before it is renamed
         ("step", "written"), ("step", "renamed"),
         ("fsync", built.name),  # the rename, before CURRENT may name it

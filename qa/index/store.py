@@ -9,6 +9,7 @@ Layout of an index directory (see index/README.md):
         chunks.jsonl   [article_id, start, end] per line, in vector order
         vectors.faiss  FAISS IndexFlatIP of normalized embeddings (row i = chunk i)
         signatures.npy MinHash signature per article (row i = line i of articles.jsonl), for qa.ingest.dedup
+        quotes.jsonl   attributed quotes of every article (qa.quotes), one per line
 
 Every change writes a new generation in a temporary directory, renames it into place and only
 then points CURRENT at it, so a crash or Ctrl-C at any moment leaves the previous index loadable.
@@ -39,13 +40,15 @@ from ..ingest.dedup import DedupSpec, Match, index_against, signatures as dedup_
 from ..embed import Embedder, passage_text
 from ..ingest.formats import content_id, is_whole_file
 from ..errors import IndexCorrupt, IndexExists, IndexIncompatible, IndexLoadError, IndexNotFound, IndexUnreadable, QAError
-from ..records import Alternate, Article, Chunk
+from ..quotes import EXTRACTOR_VERSION, extract_quotes, read_quotes, write_quotes
+from ..records import Alternate, Article, Chunk, Quote
 
 FORMAT = "news-qa-index"
 FORMAT_VERSION = 1
 GENERATION = re.compile(r"^gen-[0-9a-f-]+$")
-FILES = ("articles.jsonl", "chunks.jsonl", "vectors.faiss", "signatures.npy")
-OPTIONAL_FILES = ("signatures.npy",)  # absent from indexes written before near-duplicate collapse
+FILES = ("articles.jsonl", "chunks.jsonl", "vectors.faiss", "signatures.npy", "quotes.jsonl")
+# absent from indexes written before near-duplicate collapse, and before quote extraction
+OPTIONAL_FILES = ("signatures.npy", "quotes.jsonl")
 # Streamed adds (IndexStore.add_batches) embed and apply this much at a time, so memory does not
 # grow with the input beyond the index itself.
 BATCH_CHARS = 4_000_000
@@ -107,6 +110,8 @@ class IndexStore:
         updated_at: str | None = None,
         signatures: dict[str, np.ndarray] | None = None,
         signature_params: dict | None = None,
+        quotes: dict[str, list[Quote]] | None = None,
+        quotes_version: int | None = None,
     ):
         import faiss
 
@@ -122,6 +127,9 @@ class IndexStore:
         # MinHash signatures (qa.ingest.dedup) of the articles long enough to have one, made with signature_params.
         self.signatures: dict[str, np.ndarray] = signatures or {}
         self.signature_params = signature_params if signatures is not None else None
+        # Quotes by article id (qa.quotes); None for an index written before them (`qa index upgrade`).
+        self.quotes: dict[str, list[Quote]] | None = quotes
+        self.quotes_version = quotes_version if quotes is not None else None
         if self.vectors.ntotal != len(self.chunks):
             raise IndexCorrupt(f"index has {self.vectors.ntotal} vectors but {len(self.chunks)} chunks")
 
@@ -157,7 +165,9 @@ class IndexStore:
         texts = [passage_text(plan.incoming[c.article_id].title, c.text) for c in new_chunks]
         # A batch of only copies changes alternates alone: nothing to embed, no model to load.
         vectors = embedder.encode(texts, progress=progress) if texts else None
+        quotes = {a.id: extract_quotes(a) for a in plan.incoming.values()}
         self._apply_update(plan, new_chunks, vectors)
+        self.refresh_quotes(quotes)
         plan.report.chunks_added = len(new_chunks)
         return plan.report
 
@@ -308,8 +318,28 @@ class IndexStore:
             for article_id in report.removed:
                 del self.articles[article_id]
                 self.signatures.pop(article_id, None)
+            self.refresh_quotes()
             self.updated_at = _now()
         return report
+
+    def refresh_quotes(self, extracted: dict[str, list[Quote]] | None = None, everything: bool = False) -> int:
+        """Quotes follow their articles: `extracted` ones for new and replaced articles, none for removed
+        ones; articles without quotes (an index written before them, or by an older extractor, or
+        everything=True) get theirs extracted now. Returns how many articles were extracted here."""
+        old = {} if everything or self.quotes is None or self.quotes_version != EXTRACTOR_VERSION else self.quotes
+        extracted = extracted or {}
+        fresh = 0
+        quotes: dict[str, list[Quote]] = {}
+        for article_id, article in self.articles.items():
+            if article_id in extracted:
+                quotes[article_id] = extracted[article_id]
+            elif article_id in old:
+                quotes[article_id] = old[article_id]
+            else:
+                quotes[article_id] = extract_quotes(article)
+                fresh += 1
+        self.quotes, self.quotes_version = quotes, EXTRACTOR_VERSION
+        return fresh
 
     def _drop(self, article_ids: set[str]) -> None:
         """Remove the chunks (and vectors) of these articles, renumbering the rest in order."""
@@ -342,6 +372,7 @@ class IndexStore:
             "updated_at": self.updated_at,
             "sources": sorted({a.source for a in self.articles.values() if a.source}),
             "alternates": sum(len(a.alternates) for a in self.articles.values()),
+            "quotes": sum(map(len, self.quotes.values())) if self.quotes is not None else None,
         }
 
     # ---- persistence ---------------------------------------------------------------------
@@ -379,6 +410,9 @@ class IndexStore:
                 if width and article_id in self.signatures:
                     rows[i] = self.signatures[article_id]
             np.save(tmp / "signatures.npy", rows, allow_pickle=False)
+            if self.quotes is None or self.quotes_version != EXTRACTOR_VERSION:
+                self.refresh_quotes()
+            write_quotes(tmp / "quotes.jsonl", (q for a in self.articles for q in self.quotes.get(a, ())))
             manifest = {
                 "format": FORMAT,
                 "format_version": FORMAT_VERSION,
@@ -392,6 +426,7 @@ class IndexStore:
                 "created_at": self.created_at,
                 "updated_at": self.updated_at,
                 "signatures": self.signature_params,
+                "quotes": {"extractor_version": self.quotes_version},
                 # The generation this one replaced: `qa index rollback` and what is kept follow it.
                 "previous": previous if previous and GENERATION.match(previous) else None,
                 "files": {f: _sha256(tmp / f) for f in FILES},
@@ -476,6 +511,7 @@ class IndexStore:
                     article = Article.from_dict(json.loads(line))
                     articles[article.id] = article
             signatures, signature_params = _read_signatures(gen, manifest, list(articles))
+            quotes = read_quotes(gen / "quotes.jsonl", articles) if "quotes.jsonl" in manifest["files"] else None
             chunks = []
             with open(gen / "chunks.jsonl", encoding="utf-8") as f:
                 for i, line in enumerate(f):
@@ -499,6 +535,8 @@ class IndexStore:
             manifest.get("updated_at"),
             signatures,
             signature_params,
+            quotes,
+            (manifest.get("quotes") or {}).get("extractor_version") if quotes is not None else None,
         )
 
 

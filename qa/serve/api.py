@@ -3,6 +3,7 @@
     /               chat UI (Gradio; its own API works with gradio_client, endpoint "/ask")
     /embed/         the chat alone, for an iframe (CSP frame-ancestors: Settings.frame_ancestors)
     POST /api/ask   {"question", "history"?, "k"?, "filters"?} → the JSON of `qa ask --json`
+    GET  /api/quotes?speaker=…&about=… what a speaker said, best match first (qa.speakers)
     GET  /api/stats what the index holds
     GET  /api/health liveness/readiness (never needs the token, never waits for the models)
     /docs           OpenAPI docs
@@ -35,6 +36,8 @@ UPLOAD_PATHS = ("/gradio_api/upload", "/gradio_api/process_recording")  # the ch
 MAX_HISTORY_TURNS = 50
 MAX_TURN_CHARS = 20_000  # an earlier turn (answers quote passages, so longer than a question)
 MAX_SOURCE_CHARS = 500
+MAX_SPEAKER_CHARS = 200  # GET /api/quotes
+MAX_QUOTES = 100
 
 
 # ---- Content-Security-Policy frame-ancestors ------------------------------------------------------
@@ -198,6 +201,14 @@ def _models(max_question_chars: int, max_k: int):
         score: float
         article_id: str
 
+    class QuoteOut(BaseModel):
+        speaker: str
+        speaker_as_written: str
+        cue: str
+        kind: Literal["direct", "reported"]
+        role: str | None = None
+        parts: list[list[int]] = Field(description="The quoted words as [start, end] offsets in the first citation's passage.")
+
     class AnswerOut(BaseModel):
         question: str
         answer: str | None
@@ -205,6 +216,7 @@ def _models(max_question_chars: int, max_k: int):
         score: float = Field(description="In [0, 1]; comparable across passages.")
         citations: list[CitationOut]
         alternatives: list[AlternativeOut]
+        quote: QuoteOut | None = Field(None, description="Who said the answer, when it is a quotation (else null).")
 
     class ErrorOut(BaseModel):
         error: str
@@ -219,7 +231,7 @@ def _models(max_question_chars: int, max_k: int):
 def create_app(settings: Settings, service: QAService | None = None):
     """The FastAPI app (API + Gradio UI at / + widget at /embed/). Loads the index now."""
     import gradio as gr
-    from fastapi import Depends, FastAPI, HTTPException, Request
+    from fastapi import Depends, FastAPI, HTTPException, Query, Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse, RedirectResponse
     from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -238,7 +250,7 @@ def create_app(settings: Settings, service: QAService | None = None):
         title="News QA",
         version="1",
         description="Extractive, cited answers from the indexed news articles. "
-        + ("Send `Authorization: Bearer <QA_API_TOKEN>` to /api/ask and /api/stats." if settings.api_token else ""),
+        + ("Send `Authorization: Bearer <QA_API_TOKEN>` to /api/ask, /api/quotes and /api/stats." if settings.api_token else ""),
     )
     app.state.engine = engine
     bearer = HTTPBearer(auto_error=False, description="QA_API_TOKEN, when the server sets one")
@@ -291,6 +303,30 @@ def create_app(settings: Settings, service: QAService | None = None):
             raise HTTPException(503, str(exc)) from None
         return answer.to_dict()
 
+    @app.get("/api/quotes", responses=errors, dependencies=[Depends(require_token)],
+             summary="What a speaker said, best match to `about` first (newest first without it)")
+    def api_quotes(
+        speaker: Annotated[str, Query(min_length=1, max_length=MAX_SPEAKER_CHARS, description='"Sanders", "Ms Sanders", "the minister"')],
+        about: Annotated[str | None, Query(max_length=settings.max_question_chars)] = None,
+        source: Annotated[str | None, Query(max_length=MAX_SOURCE_CHARS)] = None,
+        date_from: Annotated[date | None, Query(description="YYYY-MM-DD")] = None,
+        date_to: Annotated[date | None, Query(description="YYYY-MM-DD")] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_QUOTES)] = 10,
+    ) -> dict:
+        if not speaker.strip():
+            raise HTTPException(422, "invalid request: speaker is empty")
+        if date_from and date_to and date_from > date_to:
+            raise HTTPException(422, "invalid request: date_from is after date_to")
+        filters = Filters((source or "").strip() or None, date_from and date_from.isoformat(),
+                          date_to and date_to.isoformat())
+        try:
+            found = engine.quotes(speaker, about, filters, limit)
+        except Busy as exc:
+            raise HTTPException(503, str(exc), headers={"Retry-After": "10"}) from None
+        except QAError as exc:  # no quotes in this index, or the index went bad on disk
+            raise HTTPException(503, str(exc)) from None
+        return {"speaker": speaker, "about": about, "quotes": found}
+
     @app.get("/api/stats", responses=errors, dependencies=[Depends(require_token)], summary="What the index holds")
     def api_stats() -> dict:
         return engine.stats()
@@ -301,7 +337,7 @@ def create_app(settings: Settings, service: QAService | None = None):
 
     @app.api_route("/api/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
     async def api_not_found(rest: str):  # keep /api/* out of the Gradio app mounted at /
-        if rest in {"ask", "stats", "health"}:
+        if rest in {"ask", "stats", "health", "quotes"}:
             raise HTTPException(405, "method not allowed; see /docs")
         raise HTTPException(404, "no such API endpoint; see /docs")
 
@@ -336,5 +372,5 @@ def serve(settings: Settings) -> None:
     base = f"http://{settings.host}:{settings.port}"
     print(f"News QA on {base}/  (widget {base}/embed/, API {base}/api/ask, docs {base}/docs)", flush=True)
     if settings.api_token:
-        print("API token required for /api/ask and /api/stats (QA_API_TOKEN)", flush=True)
+        print("API token required for /api/ask, /api/quotes and /api/stats (QA_API_TOKEN)", flush=True)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")

@@ -88,6 +88,13 @@ class Engine:
         k = self.settings.top_k if k is None else k
         if not 1 <= k <= self.settings.max_k:
             raise InvalidQuestion(f"k must be between 1 and {self.settings.max_k}")
+        answer = self._run(self._answer, (question, k, filters, history), timeout)
+        self.ready.set()
+        return answer
+
+    def _run(self, work, args: tuple, timeout: float | None):
+        """work(*args) on the models' thread, holding the lock: at most max_waiting callers wait
+        (one more is Busy at once), none longer than `timeout` (default LOCK_TIMEOUT_S)."""
         with self._queue:
             if self._waiting >= self.settings.max_waiting and self._lock.locked():
                 raise Busy(
@@ -104,26 +111,36 @@ class Engine:
             raise Busy("the server is busy answering other questions; try again shortly", retry_after=self._retry_after())
         started = time.monotonic()
         try:
-            answer = self._models.submit(self._answer, question, k, filters, history).result()
+            return self._models.submit(self._on_models_thread, work, args).result()
         finally:
             self._answer_s = 0.8 * self._answer_s + 0.2 * (time.monotonic() - started)
             self._lock.release()
-        self.ready.set()
-        return answer
 
-    def _answer(self, question: str, k: int, filters: Filters | None, history: list | None) -> Answer:
-        """On the models' thread, holding the lock."""
+    def _on_models_thread(self, work, args: tuple):
         try:
-            return self._reload_if_changed().ask(question, k, filters, history)
+            return work(*args)
         finally:
             if not self._waiting:  # the burst is over: give its free pages back
                 from ..models.cpu import release_free_memory
 
                 release_free_memory()
 
+    def _answer(self, question: str, k: int, filters: Filters | None, history: list | None) -> Answer:
+        """On the models' thread, holding the lock."""
+        return self._reload_if_changed().ask(question, k, filters, history)
+
+    def _quotes(self, speaker: str, about: str | None, filters: Filters | None, limit: int) -> list[dict]:
+        """On the models' thread, holding the lock."""
+        return [r.to_dict() for r in self._reload_if_changed().speakers.search(speaker, about, filters, limit)]
+
     def _retry_after(self) -> int:
         """Seconds until the questions now waiting are likely answered (1 to 60)."""
         return max(1, min(60, math.ceil((self._waiting + 1) * self._answer_s)))
+
+    def quotes(self, speaker: str, about: str | None = None, filters: Filters | None = None, limit: int = 10,
+               timeout: float | None = None) -> list[dict]:
+        """What `speaker` said (qa.speakers.SpeakerAnswerer.search), as JSON rows; queued like a question."""
+        return self._run(self._quotes, (speaker, about, filters, limit), timeout)
 
     def stats(self) -> dict:
         if self._lock.acquire(blocking=False):  # never wait behind a question just for stats
