@@ -56,6 +56,9 @@ class Settings:
     dedup_threshold: float = 0.5  # Jaccard similarity of 5-word shingles
     dedup_shingle_words: int = 5
     dedup_min_words: int = 30
+    # Chat (qa.serve.ui): QA_EXAMPLES, example questions separated by "|"; empty = drawn from the
+    # index (the newest articles' headlines).
+    examples: str = ""
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:

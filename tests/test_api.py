@@ -214,3 +214,21 @@ def test_engine_serves_an_index_updated_on_disk(tmp_path, embedder, reader, news
     assert engine.stats()["articles"] == 3
     answer = engine.ask("How fast will the winds be?", filters=Filters(source="Daily Coast"))
     assert answer.found and "120 kilometres" in answer.answer
+
+
+def test_citations_list_the_articles_near_duplicate_copies(tmp_path, embedder, reader):
+    """A syndicated copy collapsed at indexing comes back in the cited article's `alternates`."""
+    from .test_dedup import copy_article, original
+
+    settings = Settings(index_dir=tmp_path / "index")
+    build_index([original(), copy_article()], settings.index_dir, embedder, SPEC)
+    with make_client(settings, QAService(settings, embedder=embedder, reader=reader)) as c:
+        body = c.post("/api/ask", json={"question": "How many flights will the airline cancel?"}).json()
+        schema = c.get("/openapi.json").json()["components"]["schemas"]
+    [citation, *_] = body["citations"]
+    assert citation["article_id"] == "https://a.example/strike"
+    assert citation["alternates"] == [{
+        "source": "B Post", "title": "Airline stock slides as baggage staff plan walkout",
+        "url": "https://b.example/x", "date": "2024-07-01T12:00:00+02:00",
+    }]
+    assert set(schema["CitedAlternateOut"]["properties"]) == {"source", "title", "url", "date"}

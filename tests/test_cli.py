@@ -35,7 +35,9 @@ def test_ask_json_shape(sample_index):
     [citation, *_] = data["citations"]
     assert list(citation) == [
         "article_id", "title", "url", "date", "source", "passage", "passage_start", "answer_start", "answer_end",
+        "alternates",
     ]
+    assert citation["alternates"] == []  # the sample has no near-duplicate copies
     assert citation["passage"][citation["answer_start"] : citation["answer_end"]] == "Singapore"
     assert all(isinstance(citation[k], int) for k in ("passage_start", "answer_start", "answer_end"))
     for alt in data["alternatives"]:

@@ -158,6 +158,12 @@ def _models(max_question_chars: int, max_k: int):
                 raise ValueError("the question is empty")
             return value
 
+    class CitedAlternateOut(BaseModel):
+        source: str | None
+        title: str | None
+        url: str | None
+        date: str | None
+
     class CitationOut(BaseModel):
         article_id: str
         title: str
@@ -168,6 +174,11 @@ def _models(max_question_chars: int, max_k: int):
         passage_start: int = Field(description="Offset of the passage in the article text.")
         answer_start: int = Field(description="Offset of the answer in the passage.")
         answer_end: int
+        alternates: list[CitedAlternateOut] = Field(
+            default_factory=list,
+            description="The same story from other sources: near-duplicate copies collapsed into this article "
+            "when indexing (also reported by).",
+        )
 
     class AlternativeOut(BaseModel):
         answer: str
@@ -200,7 +211,7 @@ def create_app(settings: Settings, service: QAService | None = None):
     from fastapi.responses import JSONResponse, RedirectResponse
     from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-    from .ui import CSS, EMBED_CSS, build_ui
+    from .ui import EMBED_CSS, PAGE_CSS, PAGE_JS, build_ui
 
     ancestors = frame_ancestors(settings.frame_ancestors)
     engine = Engine(settings, service)
@@ -280,9 +291,9 @@ def create_app(settings: Settings, service: QAService | None = None):
 
     theme = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
     common = dict(server_name=settings.host, server_port=settings.port, run_history=False, ssr_mode=False,
-                  mcp_server=False, theme=theme)
+                  mcp_server=False, theme=theme, js=PAGE_JS)
     gr.mount_gradio_app(app, build_ui(engine, embed=True), path="/embed", footer_links=[], css=EMBED_CSS, **common)
-    gr.mount_gradio_app(app, build_ui(engine), path="/", footer_links=["api"], css=CSS, **common)
+    gr.mount_gradio_app(app, build_ui(engine), path="/", footer_links=["api"], css=PAGE_CSS, **common)
     app.add_middleware(SecurityHeaders, embed_ancestors=ancestors)
 
     return app
