@@ -14,11 +14,54 @@ import click
 from .chunk import ChunkSpec
 from .config import Settings
 from .errors import QAError
+from .wording import plural, shown_path
+
+# Exit statuses (docs/ingest.md). Click itself exits 2 on a usage error.
+EXIT_ERROR = 1  # nothing was indexed, or an error
+EXIT_PARTIAL = 3  # indexed, but some named path did not exist or some items were skipped
+
+
+class WholeHelpCommand(click.Command):
+    """Lists itself under its group by its help's whole first sentence (click cuts it with '...')."""
+
+    def get_short_help_str(self, limit: int = 45) -> str:
+        if self.short_help:
+            return self.short_help
+        first = " ".join((self.help or "").split("\n\n")[0].split())
+        end = first.find(". ")
+        return first[: end + 1] if end >= 0 else first
+
+
+class WholeHelpGroup(WholeHelpCommand, click.Group):
+    command_class = WholeHelpCommand
+    group_class = type  # subgroups are WholeHelpGroups too
+
+
+STRICT_OPTION = click.option(
+    "--strict", is_flag=True,
+    help="Treat any skipped item (missing path, unsupported or unreadable file) as an error: exit 1, index unchanged.",
+)
+EXIT_STATUS_HELP = (
+    "Exit status: 0 when everything named was read; 1 when nothing was indexed (or on an error); 3 when some "
+    "named path did not exist or some items were skipped (the rest is indexed; --strict makes that an error)."
+)
 
 INDEX_OPTION = click.option(
     "--index", "index_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
     help="Index directory [default: $QA_INDEX_DIR or ./index].",
 )
+
+
+def _iso_day(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A YYYY-MM-DD option; the error names the option as typed (--date-from)."""
+    if value is None:
+        return None
+    from datetime import date
+
+    try:
+        return date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date as YYYY-MM-DD", ctx, param) from None
 
 
 def _settings(**overrides) -> Settings:
@@ -44,7 +87,7 @@ def user_errors(func):
     return wrapper
 
 
-@click.group()
+@click.group(cls=WholeHelpGroup)
 @click.version_option(package_name="news-qa")
 def cli() -> None:
     """Ask questions about your news articles and get cited, extractive answers."""
@@ -59,13 +102,18 @@ def index() -> None:
     """Build and update the article index."""
 
 
-@index.command("build")
+@index.command("build", epilog=EXIT_STATUS_HELP)
 @click.argument("paths", nargs=-1, required=True)
 @INDEX_OPTION
+@STRICT_OPTION
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @user_errors
-def index_build(paths: tuple[str, ...], index_dir: Path | None, quiet: bool) -> None:
-    """Build a fresh index from files, folders, feeds and URLs (.txt .md .html .json .jsonl .csv .rss .atom .xml, http(s)://)."""
+def index_build(paths: tuple[str, ...], index_dir: Path | None, strict: bool, quiet: bool) -> None:
+    """Build a fresh index from files, folders, feeds and URLs.
+
+    Reads .txt .md .html .json .jsonl .csv .rss .atom .xml files (folders recursively) and http(s)://
+    pages and feeds.
+    """
     from .embed import Embedder
     from .ingest import ingest_paths
     from .index import build_index
@@ -73,29 +121,32 @@ def index_build(paths: tuple[str, ...], index_dir: Path | None, quiet: bool) -> 
     settings = _settings(index_dir=index_dir)
     with _fetcher(settings) as fetcher:
         ingested = ingest_paths(paths, fetcher=fetcher)
-    _print_skipped(ingested.skipped, ingested.warnings)
-    if not ingested.articles:
-        raise click.ClickException("nothing to index: no readable article in the given paths")
+    _check_ingested(ingested, strict, "nothing to index: no readable article in the given paths")
     embedder = Embedder.from_settings(settings)
     store, report = build_index(
         ingested.articles, settings.index_dir, embedder, ChunkSpec.from_settings(settings),
         progress=not quiet, dedup=_dedup(settings),
     )
     click.echo(
-        f"Indexed {len(store.articles)} articles ({len(report.unchanged)} duplicates merged, "
-        f"{len(report.collapsed)} near-duplicates collapsed), "
-        f"{len(store.chunks)} chunks, skipped {len(ingested.skipped)} → {settings.index_dir}"
+        f"Indexed {plural(len(store.articles), 'article')} ({plural(len(report.unchanged), 'duplicate')} merged, "
+        f"{plural(len(report.collapsed), 'near-duplicate')} collapsed), "
+        f"{plural(len(store.chunks), 'chunk')}, skipped {len(ingested.skipped)} → {shown_path(settings.index_dir)}"
     )
+    _exit_partial(ingested.skipped)
 
 
-@index.command("add")
+@index.command("add", epilog=EXIT_STATUS_HELP)
 @click.argument("paths", nargs=-1, required=True)
 @INDEX_OPTION
+@STRICT_OPTION
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @user_errors
-def index_add(paths: tuple[str, ...], index_dir: Path | None, quiet: bool) -> None:
-    """Add articles from files, folders, feeds and URLs; changed articles (same id) are replaced,
-    identical ones left alone, near-duplicates of indexed articles collapsed into them."""
+def index_add(paths: tuple[str, ...], index_dir: Path | None, strict: bool, quiet: bool) -> None:
+    """Add articles from files, folders, feeds and URLs to the index.
+
+    Changed articles (same id) are replaced, identical ones left alone, near-duplicates of indexed
+    articles collapsed into them.
+    """
     from .embed import Embedder
     from .ingest import ingest_paths
     from .index import update_index
@@ -103,7 +154,7 @@ def index_add(paths: tuple[str, ...], index_dir: Path | None, quiet: bool) -> No
     settings = _settings(index_dir=index_dir)
     with _fetcher(settings) as fetcher:
         ingested = ingest_paths(paths, fetcher=fetcher)
-    _print_skipped(ingested.skipped, ingested.warnings)
+    _check_ingested(ingested, strict, "nothing to add: no readable article in the given paths; the index is unchanged")
     embedder = Embedder.from_settings(settings)
     store, report = update_index(
         settings.index_dir, embedder, ChunkSpec.from_settings(settings), add=ingested.articles, progress=not quiet,
@@ -112,11 +163,10 @@ def index_add(paths: tuple[str, ...], index_dir: Path | None, quiet: bool) -> No
     click.echo(
         f"Added {len(report.added)}, updated {len(report.updated)}, unchanged {len(report.unchanged)}, "
         f"collapsed {len(report.collapsed)}, "
-        f"skipped {len(ingested.skipped)}; {report.chunks_added} new chunks; "
-        f"index now {len(store.articles)} articles, {len(store.chunks)} chunks"
+        f"skipped {len(ingested.skipped)}; {plural(report.chunks_added, 'new chunk')}; "
+        f"index now {plural(len(store.articles), 'article')}, {plural(len(store.chunks), 'chunk')}"
     )
-    if ingested.skipped and not ingested.articles:
-        sys.exit(1)
+    _exit_partial(ingested.skipped)
 
 
 @index.command("watch")
@@ -148,7 +198,7 @@ def index_watch(feeds: tuple[str, ...], index_dir: Path | None, every: float, ro
             dedup=_dedup(settings), on_round=on_round, progress=not quiet,
         )
     if rounds is None or len(reports) < rounds:
-        click.echo(f"Stopped after {len(reports)} rounds.")
+        click.echo(f"Stopped after {plural(len(reports), 'round')}.")
     if reports and reports[-1].error:
         sys.exit(1)
 
@@ -173,21 +223,27 @@ def _dedup(settings: Settings):
 @INDEX_OPTION
 @user_errors
 def index_remove(article_ids: tuple[str, ...], index_dir: Path | None) -> None:
-    """Remove articles by id (see `qa index stats --ids`)."""
+    """Remove articles by id (see `qa index stats --ids`).
+
+    Exit status: 0 when every id was removed; 3 when some were not in the index; 1 when none was.
+    """
     from .embed import Embedder
     from .errors import IndexNotFound
     from .index import index_exists, update_index
 
     settings = _settings(index_dir=index_dir)
     if not index_exists(settings.index_dir):
-        raise IndexNotFound(f"no index in {settings.index_dir}")
+        raise IndexNotFound(f"no index in {shown_path(settings.index_dir)}")
     embedder = Embedder.from_settings(settings)
     store, report = update_index(settings.index_dir, embedder, ChunkSpec.from_settings(settings), remove=article_ids)
     for missing in report.missing:
         click.echo(f"not in the index: {missing}", err=True)
-    click.echo(f"Removed {len(report.removed)}; index now {len(store.articles)} articles, {len(store.chunks)} chunks")
+    click.echo(
+        f"Removed {len(report.removed)}; index now {plural(len(store.articles), 'article')}, "
+        f"{plural(len(store.chunks), 'chunk')}"
+    )
     if report.missing:
-        sys.exit(1)
+        sys.exit(EXIT_PARTIAL if report.removed else EXIT_ERROR)
 
 
 @index.command("stats")
@@ -224,8 +280,10 @@ def index_stats(index_dir: Path | None, as_json: bool, ids: bool) -> None:
 @click.option("--k", type=click.IntRange(1, 50), default=None, help="Passages to read [default: 5].")
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
 @click.option("--source", default=None, help="Only articles from this source.")
-@click.option("--date-from", default=None, help="Only articles published on or after (YYYY-MM-DD).")
-@click.option("--date-to", default=None, help="Only articles published on or before (YYYY-MM-DD).")
+@click.option("--date-from", default=None, callback=_iso_day, metavar="YYYY-MM-DD",
+              help="Only articles published on or after this day.")
+@click.option("--date-to", default=None, callback=_iso_day, metavar="YYYY-MM-DD",
+              help="Only articles published on or before this day.")
 @user_errors
 def ask(question: str, index_dir: Path | None, k: int | None, as_json: bool, source, date_from, date_to) -> None:
     """Answer QUESTION from the indexed articles, with citations."""
@@ -233,10 +291,9 @@ def ask(question: str, index_dir: Path | None, k: int | None, as_json: bool, sou
     from .retrieve import Filters
 
     settings = _settings(index_dir=index_dir)
-    try:
-        filters = Filters(source, date_from, date_to)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+    if date_from and date_to and date_from > date_to:
+        raise click.UsageError(f"--date-from {date_from} is after --date-to {date_to}")
+    filters = Filters(source, date_from, date_to)
     service = QAService(settings)
     service.validate(question)  # fail fast, before loading models
     answer = service.ask(question, k=k, filters=filters)
@@ -329,6 +386,21 @@ def eval_e2e(corpus: Path, questions: Path, k: int | None, as_json: bool, reader
     asked = load_jsonl(questions, required=("question",))
     result = evaluate_e2e(records, asked, settings, k=k, progress=not quiet)
     _echo_result(result, as_json, {"corpus": str(corpus), "questions": str(questions)})
+
+
+def _check_ingested(ingested, strict: bool, nothing: str) -> None:
+    """Report what was skipped; stop (exit 1, index untouched) when nothing was read or under --strict."""
+    _print_skipped(ingested.skipped, ingested.warnings)
+    if strict and ingested.skipped:
+        raise click.ClickException(f"{plural(len(ingested.skipped), 'item')} skipped (--strict); the index is unchanged")
+    if not ingested.articles:
+        raise click.ClickException(nothing)
+
+
+def _exit_partial(skipped) -> None:
+    if skipped:
+        click.echo(f"{plural(len(skipped), 'item')} skipped: see above; exit status {EXIT_PARTIAL}", err=True)
+        sys.exit(EXIT_PARTIAL)
 
 
 def _print_skipped(skipped, warnings=()) -> None:

@@ -32,6 +32,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from ..chunk import ChunkSpec, chunk_article
+from ..wording import shown_path
 from ..ingest.dedup import DedupSpec, Match, index_against, signatures as dedup_signatures
 from ..embed import Embedder, passage_text
 from ..ingest.formats import content_id, is_whole_file
@@ -368,7 +369,7 @@ class IndexStore:
         index_dir = Path(index_dir)
         name = current_generation(index_dir)
         if name is None:
-            raise IndexNotFound(f"no index in {index_dir}: build one with `qa index build PATH...`")
+            raise IndexNotFound(f"no index in {shown_path(index_dir)}: build one with `qa index build PATH...`")
         gen = index_dir / name
         if not GENERATION.match(name) or not gen.is_dir():
             raise IndexCorrupt(f"index {index_dir} is damaged: CURRENT names a missing generation {name[:60]!r}")

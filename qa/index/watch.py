@@ -31,6 +31,7 @@ from ..errors import IngestError, QAError
 from ..ingest.feeds import URL_TYPES, ingest_feed_bytes, looks_like_feed
 from ..ingest.fetch import HTML_TYPES, Fetcher, Response, is_http_url
 from ..ingest import IngestReport, Skipped, ingest_paths
+from ..wording import plural
 from .store import GENERATION, current_generation, update_index
 
 STATE_FILE = "watch-state.json"
@@ -59,7 +60,7 @@ class RoundReport:
             f"round {self.round} ({self.started_at}): added {self.added}, updated {self.updated}, "
             f"unchanged {self.unchanged + self.pages_not_modified}, collapsed {self.collapsed}, "
             f"skipped {len(self.skipped)}; feeds not modified {self.feeds_not_modified}; "
-            f"index now {self.articles} articles"
+            f"index now {plural(self.articles, 'article')}"
         )
 
 

@@ -59,7 +59,7 @@ def ingest_paths(paths: Iterable[str | Path], fetcher: Any = None) -> IngestRepo
             continue
         path = Path(item)
         if not path.exists():
-            report.skipped.append(Skipped(str(path), "no such file or folder"))
+            report.skipped.append(Skipped(str(item), "no such file or folder"))  # as the user typed it
         elif path.is_dir():
             files = sorted(p for p in path.rglob("*") if p.is_file() and not _hidden(p, path))
             for file in files:
