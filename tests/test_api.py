@@ -232,3 +232,20 @@ def test_citations_list_the_articles_near_duplicate_copies(tmp_path, embedder, r
         "url": "https://b.example/x", "date": "2024-07-01T12:00:00+02:00",
     }]
     assert set(schema["CitedAlternateOut"]["properties"]) == {"source", "title", "url", "date"}
+
+
+def test_server_logging_prints_no_library_debug_lines(sample_index):
+    """`python app.py` printed "DEBUG bm25s: Building index from tokens" at its first question."""
+    import subprocess
+    import sys
+
+    code = (
+        "import logging, sys; from qa.serve.api import configure_logging; configure_logging();"
+        "from qa.answer import QAService; from qa.config import Settings;"
+        f"QAService(Settings(index_dir={str(sample_index)!r})).retriever;"
+        "logging.getLogger('qa.serve').info('qa info shows'); logging.getLogger('bm25s').warning('warnings show')"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "DEBUG" not in proc.stderr and "Building index" not in proc.stderr
+    assert "INFO qa.serve: qa info shows" in proc.stderr and "WARNING bm25s: warnings show" in proc.stderr

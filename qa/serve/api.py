@@ -299,11 +299,19 @@ def create_app(settings: Settings, service: QAService | None = None):
     return app
 
 
+def configure_logging() -> None:
+    """Warnings and errors from everyone, INFO from qa. Libraries that set their own logger's level
+    (bm25s sets DEBUG when imported: "Building index from tokens") are held to WARNING too."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("qa").setLevel(logging.INFO)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(lambda record: record.levelno >= logging.WARNING or record.name.split(".")[0] == "qa")
+
+
 def serve(settings: Settings) -> None:
     import uvicorn
 
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("qa").setLevel(logging.INFO)
+    configure_logging()
     app = create_app(settings)
     # Load and run the models once in the background: the UI is up at once, the first question is fast.
     threading.Thread(target=app.state.engine.warm_up, name="qa-warm-up", daemon=True).start()
