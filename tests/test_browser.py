@@ -325,3 +325,52 @@ def test_filter_row_lists_the_index_sources_and_filters_answers(live, browser):
     date_from.send_keys("2030-01-01" + Keys.ENTER)
     reply = ask_in_chat(browser, "Where will the harbour festival take place?")
     assert reply.text.strip() == NOT_FOUND, "nothing is published after 2030-01-01"
+
+
+@needs_chromium
+def test_examples_and_sources_follow_a_rebuilt_index(tmp_path, embedder, reader, news_file, browser):
+    """`qa index build` with other articles while the server runs: the next page load offers
+    examples from the new articles (and clicking one asks it) and lists the new sources."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from qa.serve.api import create_app
+
+    settings = Settings(index_dir=tmp_path / "index", port=free_port())
+    build_index(ingest_paths([SAMPLE_DIR]).articles, settings.index_dir, embedder, SPEC)
+    server = start_server(create_app(settings, QAService(settings, embedder=embedder, reader=reader)), settings.port)
+    try:
+        set_viewport(browser, 480, 900)
+        page = f"http://127.0.0.1:{settings.port}/embed/"
+
+        def examples():
+            browser.get(page)
+            WebDriverWait(browser, 30).until(lambda d: d.find_element(By.CSS_SELECTOR, "#qa-chat .example"))
+            time.sleep(0.5)  # the page-load event fills in the index's examples
+            return [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#qa-chat .example")]
+
+        assert examples() == SAMPLE_QUESTIONS
+        # The widget alone fills the window: the input sits at the bottom, nothing scrolls.
+        layout = browser.execute_script(FRAME_LAYOUT)
+        assert layout["scroll"] <= layout["client"] and layout["inner"] - 24 <= layout["bottom"] <= layout["inner"]
+
+        build_index(ingest_paths([news_file]).articles, settings.index_dir, embedder, SPEC)
+        shown = examples()
+        assert shown == ["What happened: Storm closes schools along the coast?",
+                         "What happened: Council approves harbour bridge?", "What happened: Bridge vote delayed?"]
+        browser.find_elements(By.CSS_SELECTOR, "#qa-chat .example")[1].click()
+
+        def reply(d):
+            rows = d.find_elements(By.CSS_SELECTOR, "#qa-chat .bot-row")
+            return rows and not rows[-1].find_elements(By.CSS_SELECTOR, ".qa-searching") and rows[-1].text.strip() and rows[-1]
+
+        answered = WebDriverWait(browser, 90, poll_frequency=0.1).until(reply)
+        asked = browser.find_elements(By.CSS_SELECTOR, "#qa-chat .user-row")
+        assert [row.text.strip() for row in asked] == [shown[1]], "the clicked example was asked"
+        assert "City Herald" in answered.text or "Daily Coast" in answered.text, "answered from the new articles"
+        browser.find_element(By.CSS_SELECTOR, "#qa-filters button").click()
+        WebDriverWait(browser, 10).until(lambda d: d.find_element(By.CSS_SELECTOR, "#qa-source input")).click()
+        options = WebDriverWait(browser, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#qa-source [role=option]"))
+        assert [o.get_attribute("aria-label") for o in options] == ["Any source", "City Herald", "Daily Coast"]
+    finally:
+        stop_server(server)
