@@ -42,5 +42,7 @@ rm -f "$STAMP"
 # provide the extra 'html_clean'" for justext's lxml[html_clean], although lxml does.
 .venv/bin/python -m pip install -q --disable-pip-version-check "pip>=23.3"
 .venv/bin/python -m pip install -q --disable-pip-version-check "torch==2.13.0"
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev]"
+# pip >= 26.3 prints the build backend's warnings; setuptools notes every editable install.
+PYTHONWARNINGS="ignore:Editable installation" \
+    .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev]"
 echo "$wanted" > "$STAMP"
