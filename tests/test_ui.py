@@ -5,7 +5,8 @@ import pytest
 
 from qa.serve.ui import (
     GENERIC_QUESTION, MAX_SENTENCE_CHARS, NOT_FOUND, SAMPLE_QUESTIONS, SEARCHING, chat_filters, chat_reply,
-    confidence_label, configured_examples, escape, example_questions, headline_question, page_state, render_answer,
+    confidence_label, configured_examples, escape, example_questions, filtered_reply, headline_question, page_state,
+    render_answer,
     render_passage, safe_url, sentence_bounds, stats_markdown,
 )
 from qa.errors import InvalidQuestion
@@ -190,3 +191,19 @@ def test_chat_reply_shows_searching_then_answer():
     assert first == SEARCHING and second.startswith('<div class="qa-answer">')
     assert calls == [("q?", [{"role": "user", "content": "earlier"}], 3, Filters("S"))]
     assert list(chat_reply(engine, " ", []))[-1] == '<div class="qa-error">Invalid question: the question is empty.</div>'
+
+
+def test_filter_row_values_reach_the_engine():
+    calls = []
+
+    def ask(message, history, k=None, filters=None):
+        calls.append((k, filters))
+        return Answer(message, None, False, 0.1)
+
+    engine = SimpleNamespace(ask=ask)
+    assert list(filtered_reply(engine, "q?", [], "Daily Coast", "2024-01-01", "", 3.0)) == [SEARCHING, NOT_FOUND]
+    assert list(filtered_reply(engine, "q?", [], "", "", "", 5))[-1] == NOT_FOUND
+    assert calls == [(3, Filters("Daily Coast", "2024-01-01", None)), (5, None)]
+    [error] = filtered_reply(engine, "q?", [], "", "2024-1-1", "", 5)
+    assert error == '<div class="qa-error">Invalid filter: the “From” date must be YYYY-MM-DD, not &#x27;2024-1-1&#x27;.</div>'
+    assert len(calls) == 2, "a bad filter asks nothing"

@@ -350,6 +350,17 @@ def chat_reply(engine: Engine, message: str, history: list, filters: Filters | N
         yield render_error(f"Error: {exc}")
 
 
+def filtered_reply(engine: Engine, message: str, history: list, source: str | None, date_from: str | None,
+                   date_to: str | None, k: float | None) -> Iterator[str]:
+    """The chat function with the filter row's values (Gradio passes them in this order)."""
+    try:
+        filters = chat_filters(source, date_from, date_to)
+    except InvalidQuestion as exc:
+        yield render_error(f"Invalid filter: {exc}.")
+        return
+    yield from chat_reply(engine, message, history, filters, None if k is None else int(k))
+
+
 def page_state(engine: Engine) -> dict:
     """What a page shows from the index as it is now (reloaded if it changed on disk)."""
     stats = engine.stats()
@@ -369,12 +380,7 @@ def build_ui(engine: Engine, embed: bool = False):
     import gradio as gr
 
     def respond(message: str, history: list, source: str, date_from: str | None, date_to: str | None, k: float):
-        try:
-            filters = chat_filters(source, date_from, date_to)
-        except InvalidQuestion as exc:
-            yield render_error(f"Invalid filter: {exc}.")
-            return
-        yield from chat_reply(engine, message, history, filters, int(k))
+        yield from filtered_reply(engine, message, history, source, date_from, date_to, k)
 
     settings = engine.settings
     state = page_state(engine)
