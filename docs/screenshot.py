@@ -69,7 +69,7 @@ def main(out_dir: Path) -> None:
         server = start_server(create_app(settings), port)
         static = serve_directory(ROOT / "examples", page_port)
         app = f"http://127.0.0.1:{port}"
-        driver = chromium()
+        driver = chromium(Path(tmp) / "chromium-profile")
         try:
             shoot_page(driver, app, out_dir / "chat.png")
             for width in WIDGET_WIDTHS:

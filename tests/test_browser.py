@@ -11,7 +11,6 @@ import json
 import os
 import re
 import socket
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -98,7 +97,7 @@ def serve_directory(directory: Path, port: int) -> http.server.ThreadingHTTPServ
     return static
 
 
-def chromium(width: int = 1200, height: int = 900):
+def chromium(profile: Path, width: int = 1200, height: int = 900):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -107,7 +106,7 @@ def chromium(width: int = 1200, height: int = 900):
     for flag in CHROMIUM_FLAGS:
         options.add_argument(flag)
     options.add_argument(f"--window-size={width},{height}")
-    options.add_argument(f"--user-data-dir={tempfile.mkdtemp(prefix='qa-chromium-')}")
+    options.add_argument(f"--user-data-dir={profile}")
     return webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
 
 
@@ -189,8 +188,8 @@ def live(tmp_path_factory, embedder, reader):
 
 
 @pytest.fixture
-def browser():
-    driver = chromium()
+def browser(tmp_path_factory):
+    driver = chromium(tmp_path_factory.mktemp("chromium-profile"))
     yield driver
     driver.quit()
 
