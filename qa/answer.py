@@ -16,7 +16,7 @@ from .errors import InvalidQuestion
 from .read import Reader, ReaderOutput
 from .records import Alternative, Answer, Citation, Passage, Span
 from .retrieve import Filters, Retriever
-from .index import IndexStore
+from .index import IndexStore, open_store
 
 MAX_ALTERNATIVES = 4
 
@@ -31,10 +31,14 @@ class QAService:
 
     @cached_property
     def store(self) -> IndexStore:
-        return self._store or IndexStore.load(self.settings.index_dir, self.embedder)
+        return self._store or open_store(self.settings, self.embedder)
 
     @cached_property
     def retriever(self) -> Retriever:
+        if not isinstance(self.store, IndexStore):  # a server-side store (qa.index.milvus) searches itself
+            from .retrieve_milvus import MilvusRetriever
+
+            return MilvusRetriever(self.store, self.embedder, self.settings.candidates, self.settings.rrf_k)
         return Retriever(self.store, self.embedder, self.settings.candidates, self.settings.rrf_k)
 
     @cached_property

@@ -63,12 +63,19 @@ def index() -> None:
 @click.argument("paths", nargs=-1, required=True)
 @INDEX_OPTION
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="Embed in this process, or with Ray Data actors (extra .[ray]; a cluster via RAY_ADDRESS).")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Ray: embedding actors (one model each) [default: the CPUs Ray sees].")
 @user_errors
-def index_build(paths: tuple[str, ...], index_dir: Path | None, quiet: bool) -> None:
-    """Build a fresh index from files, folders, feeds and URLs (.txt .md .html .json .jsonl .csv .rss .atom .xml, http(s)://)."""
+def index_build(paths: tuple[str, ...], index_dir: Path | None, quiet: bool, engine: str, workers: int | None) -> None:
+    """Build a fresh index from files, folders, feeds and URLs (.txt .md .html .json .jsonl .csv .rss .atom .xml, http(s)://).
+
+    The index goes to --index/QA_INDEX_DIR, or to the Milvus store QA_STORE names (docs/scaling.md)."""
     from .embed import Embedder
     from .ingest import ingest_paths
-    from .index import build_index
+    from .index import build_store
+    from .index.base import chunk_count, location
 
     settings = _settings(index_dir=index_dir)
     with _fetcher(settings) as fetcher:
@@ -77,14 +84,18 @@ def index_build(paths: tuple[str, ...], index_dir: Path | None, quiet: bool) -> 
     if not ingested.articles:
         raise click.ClickException("nothing to index: no readable article in the given paths")
     embedder = Embedder.from_settings(settings)
-    store, report = build_index(
-        ingested.articles, settings.index_dir, embedder, ChunkSpec.from_settings(settings),
+    if engine == "ray":
+        from .distributed import RayEmbedder
+
+        embedder = RayEmbedder(embedder, workers=workers)
+    store, report = build_store(
+        settings, ingested.articles, embedder, ChunkSpec.from_settings(settings),
         progress=not quiet, dedup=_dedup(settings),
     )
     click.echo(
         f"Indexed {len(store.articles)} articles ({len(report.unchanged)} duplicates merged, "
         f"{len(report.collapsed)} near-duplicates collapsed), "
-        f"{len(store.chunks)} chunks, skipped {len(ingested.skipped)} → {settings.index_dir}"
+        f"{chunk_count(store)} chunks, skipped {len(ingested.skipped)} → {location(settings)}"
     )
 
 
@@ -98,22 +109,23 @@ def index_add(paths: tuple[str, ...], index_dir: Path | None, quiet: bool) -> No
     identical ones left alone, near-duplicates of indexed articles collapsed into them."""
     from .embed import Embedder
     from .ingest import ingest_paths
-    from .index import update_index
+    from .index import update_store
+    from .index.base import chunk_count
 
     settings = _settings(index_dir=index_dir)
     with _fetcher(settings) as fetcher:
         ingested = ingest_paths(paths, fetcher=fetcher)
     _print_skipped(ingested.skipped, ingested.warnings)
     embedder = Embedder.from_settings(settings)
-    store, report = update_index(
-        settings.index_dir, embedder, ChunkSpec.from_settings(settings), add=ingested.articles, progress=not quiet,
+    store, report = update_store(
+        settings, embedder, ChunkSpec.from_settings(settings), add=ingested.articles, progress=not quiet,
         dedup=_dedup(settings),
     )
     click.echo(
         f"Added {len(report.added)}, updated {len(report.updated)}, unchanged {len(report.unchanged)}, "
         f"collapsed {len(report.collapsed)}, "
         f"skipped {len(ingested.skipped)}; {report.chunks_added} new chunks; "
-        f"index now {len(store.articles)} articles, {len(store.chunks)} chunks"
+        f"index now {len(store.articles)} articles, {chunk_count(store)} chunks"
     )
     if ingested.skipped and not ingested.articles:
         sys.exit(1)
@@ -176,16 +188,17 @@ def index_remove(article_ids: tuple[str, ...], index_dir: Path | None) -> None:
     """Remove articles by id (see `qa index stats --ids`)."""
     from .embed import Embedder
     from .errors import IndexNotFound
-    from .index import index_exists, update_index
+    from .index import store_exists, update_store
+    from .index.base import chunk_count, location
 
     settings = _settings(index_dir=index_dir)
-    if not index_exists(settings.index_dir):
-        raise IndexNotFound(f"no index in {settings.index_dir}")
+    if not store_exists(settings):
+        raise IndexNotFound(f"no index in {location(settings)}")
     embedder = Embedder.from_settings(settings)
-    store, report = update_index(settings.index_dir, embedder, ChunkSpec.from_settings(settings), remove=article_ids)
+    store, report = update_store(settings, embedder, ChunkSpec.from_settings(settings), remove=article_ids)
     for missing in report.missing:
         click.echo(f"not in the index: {missing}", err=True)
-    click.echo(f"Removed {len(report.removed)}; index now {len(store.articles)} articles, {len(store.chunks)} chunks")
+    click.echo(f"Removed {len(report.removed)}; index now {len(store.articles)} articles, {chunk_count(store)} chunks")
     if report.missing:
         sys.exit(1)
 
@@ -197,11 +210,13 @@ def index_remove(article_ids: tuple[str, ...], index_dir: Path | None) -> None:
 @user_errors
 def index_stats(index_dir: Path | None, as_json: bool, ids: bool) -> None:
     """Show what the index holds."""
-    from .index import IndexStore
+    from .index import open_store
+    from .index.base import location
 
     settings = _settings(index_dir=index_dir)
-    store = IndexStore.load(settings.index_dir)
-    stats = store.stats() | {"index_dir": str(settings.index_dir)}
+    store = open_store(settings)
+    loc = location(settings)
+    stats = store.stats() | ({"index_dir": str(settings.index_dir)} if loc.kind == "files" else {})
     if ids:
         stats["ids"] = [{"id": a.id, "title": a.title} for a in store.articles.values()]
     if as_json:

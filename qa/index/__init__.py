@@ -1,9 +1,12 @@
 """Index (stage 4): the on-disk store of articles, chunks and their vectors, and updating it.
 
+    base    the store interface and the factory that picks a backend from QA_STORE
     store   the FAISS + files store: atomic generations, verified loads, add/update/remove
+    milvus  the Milvus store (extra .[milvus]; imported only when QA_STORE names it)
     watch   polling feeds into the index
 """
 
+from .base import Store, build_store, open_store, store_exists, store_version, update_store
 from .store import (
     GENERATION,
     IndexStore,
@@ -18,4 +21,5 @@ from .store import (
 __all__ = [
     "GENERATION", "IndexStore", "UpdateReport", "build_index", "current_generation", "index_exists",
     "update_index", "write_lock",
+    "Store", "build_store", "open_store", "store_exists", "store_version", "update_store",
 ]

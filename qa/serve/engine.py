@@ -13,7 +13,7 @@ import threading
 from ..answer import QAService
 from ..config import Settings
 from ..errors import InvalidQuestion, QAError
-from ..index import current_generation
+from ..index import store_version
 from ..records import Answer
 from ..retrieve import Filters
 
@@ -31,7 +31,7 @@ class Engine:
         self.settings = settings
         self._service = service or QAService(settings)
         self._lock = threading.Lock()
-        self._generation = current_generation(settings.index_dir)
+        self._generation = store_version(settings)
         self.ready = threading.Event()  # set once the models have answered one question
 
     @property
@@ -82,7 +82,7 @@ class Engine:
     def _reload_if_changed(self) -> QAService:
         """Pick up a new index generation written by `qa index add/remove` (caller holds the lock)."""
         current = self._service
-        generation = current_generation(self.settings.index_dir)
+        generation = store_version(self.settings)
         if current._store is not None or generation is None or generation == self._generation:
             return current
         try:
