@@ -1,0 +1,227 @@
+"""The Milvus store (qa.index.milvus) against milvus-lite's file mode: same results as the FAISS
+backend, updates by id, near-duplicate collapse, filters, versioning. Skipped without `.[milvus]`."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+
+pytest.importorskip("pymilvus", reason="the Milvus backend needs the extra: pip install '.[milvus]'")
+pytest.importorskip("milvus_lite", reason="milvus-lite (in the extra .[milvus]) runs these tests' .db files")
+
+from qa.config import Settings
+from qa.errors import IndexIncompatible, IndexNotFound, QAError
+from qa.index import IndexStore, build_store, open_store, store_exists, update_store
+from qa.index.base import chunk_count, parse_location
+from qa.index.milvus import MilvusBackend, MilvusStore, band_keys, day_number, quote
+from qa.ingest import ingest_paths
+from qa.ingest.dedup import DedupSpec, signatures
+from qa.records import Article
+from qa.retrieve import Filters, Retriever
+from qa.retrieve_milvus import MilvusRetriever, milvus_filter
+
+from .conftest import NEWS_RECORDS, SAMPLE_DIR, SPEC
+
+QUESTIONS = [
+    "How much will the bridge cost?",
+    "What did Kim Jong Un write in the letter?",
+    "storm winds ferries",
+    "Who delayed the vote?",
+    "zzzz unknownword",
+]
+
+
+def ranks(passages):
+    return [(p.chunk.id, p.chunk.article_id, p.chunk.start, p.chunk.end, p.dense_rank, p.bm25_rank, round(p.score, 6))
+            for p in passages]
+
+
+@pytest.fixture(scope="module")
+def lite(tmp_path_factory, embedder, news_file):
+    """One milvus-lite file built from the sample article and the news records (tests must not modify it)."""
+    path = tmp_path_factory.mktemp("milvus") / "news.db"
+    settings = Settings(store=str(path))
+    articles = ingest_paths([SAMPLE_DIR, news_file]).articles
+    build_store(settings, articles, embedder, SPEC, dedup=DedupSpec())
+    return settings
+
+
+@pytest.fixture
+def scratch(tmp_path, embedder):
+    """A fresh milvus-lite file per test, for updates."""
+    return Settings(store=str(tmp_path / "scratch.db"))
+
+
+def article(id, text, **kw):
+    return Article(id=id, title=kw.pop("title", id.title()), text=text, **kw)
+
+
+def test_location_parsing(tmp_path):
+    assert parse_location("", tmp_path).kind == "files"
+    loc = parse_location("milvus://127.0.0.1:19530", tmp_path)
+    assert (loc.kind, loc.uri, loc.collection) == ("milvus", "http://127.0.0.1:19530", "news_qa")
+    assert parse_location("milvus://db.internal:19531/archive_2024", tmp_path).collection == "archive_2024"
+    assert parse_location(str(tmp_path / "x.db"), tmp_path).uri == str(tmp_path / "x.db")
+    for bad in ("milvus://host", "milvus://:19530", "milvus://h:1/bad-name", "postgres://x", "index.faiss"):
+        with pytest.raises(QAError):
+            parse_location(bad, tmp_path)
+
+
+def test_same_rankings_as_faiss_backend(lite, sample_index, embedder):
+    """Dense FLAT/IP, BM25 with the same tokens and IDF, the same RRF: identical passages, ranks and scores."""
+    faiss = Retriever(IndexStore.load(sample_index, embedder), embedder)
+    milvus = MilvusRetriever(open_store(lite, embedder), embedder)
+    for question in QUESTIONS:
+        assert ranks(milvus.retrieve(question, 5)) == ranks(faiss.retrieve(question, 5)), question
+    for filters in (Filters(source="daily coast"), Filters(date_from="2024-01-01"),
+                    Filters(date_to="2024-01-01"), Filters(source="City Herald", date_to="2024-12-31"),
+                    Filters(source='nope "quoted" \\ source')):
+        assert ranks(milvus.retrieve("bridge cost vote", 5, filters)) == ranks(faiss.retrieve("bridge cost vote", 5, filters)), filters
+
+
+def test_passages_carry_offsets_and_articles(lite, embedder):
+    store = open_store(lite, embedder)
+    passages = MilvusRetriever(store, embedder).retrieve("How much will the bridge cost?", 3)
+    assert passages and passages[0].article.id == "herald-bridge"
+    for p in passages:
+        assert p.article.text[p.chunk.start:p.chunk.end] == p.chunk.text
+    assert isinstance(store, MilvusStore)
+    assert len(store.articles) == 4 and chunk_count(store) == store.stats()["chunks"]
+    assert store.articles["coast-storm"].source == "Daily Coast"
+    assert sorted(store.articles) == sorted(a.id for a in store.articles.values())
+    assert store.stats()["sources"] == ["City Herald", "Daily Coast"]
+
+
+def test_answers_through_qaservice(lite, embedder, reader):
+    from qa.answer import QAService
+
+    service = QAService(lite, embedder=embedder, reader=reader)
+    answer = service.ask("How much will the harbour bridge cost?")
+    assert answer.found and "40 million" in answer.answer
+    citation = answer.citations[0]
+    assert citation.article_id == "herald-bridge"
+    assert citation.passage[citation.answer_start:citation.answer_end] == answer.answer
+
+
+def test_filter_expressions_escape_user_text():
+    assert quote('a"b\\c\n') == '"a\\"b\\\\c"'
+    assert milvus_filter(Filters(source='X" or id > 0 or "')) == 'source_key == "x\\" or id > 0 or \\""'
+    assert milvus_filter(Filters(date_from="2024-01-31", date_to="2024-02-01")) == "day > 0 and day >= 20240131 and day <= 20240201"
+    assert milvus_filter(Filters()) is None
+    assert day_number("2024-03-05T10:00:00Z") == 20240305 and day_number(None) == 0 and day_number("soon") == 0
+
+
+def test_update_replace_remove_and_generations(scratch, embedder):
+    build_store(scratch, [article("a", "Apples grow in the orchard near the river."),
+                          article("b", "Bananas are shipped from the port every week.")], embedder, SPEC)
+    backend = MilvusBackend(parse_location(scratch.store, scratch.index_dir).uri, "news_qa")
+    reader = open_store(scratch, embedder)
+    g1 = backend.snapshot()
+    store, report = update_store(scratch, embedder, SPEC, add=[article("a", "Avocados now grow in the orchard."),
+                                                               article("c", "Cherries are picked in June.")],
+                                 remove=["b", "missing"])
+    assert (report.added, report.updated, report.removed, report.missing) == (["c"], ["a"], ["b"], ["missing"])
+    assert sorted(store.articles) == ["a", "c"] and store.articles["a"].text.startswith("Avocados")
+    assert chunk_count(store) == 2
+    # A reader still holding the old generation sees it whole; a new question sees the new one.
+    old = backend.articles(g1, ["a", "b", "c"])
+    assert sorted(old) == ["a", "b"] and old["a"].text.startswith("Apples")
+    hits = MilvusRetriever(reader, embedder).retrieve("Which fruit grows in the orchard?", 3)
+    assert {p.article.id for p in hits} == {"a", "c"} and "Avocados" in hits[0].chunk.text + hits[1].chunk.text
+    # Identical re-add: nothing written, the generation stays.
+    g2 = backend.snapshot().generation
+    _, report = update_store(scratch, embedder, SPEC, add=[article("c", "Cherries are picked in June.")])
+    assert report.unchanged == ["c"] and backend.snapshot().generation == g2
+    # Rows retired two generations ago are deleted; the previous generation stays readable.
+    update_store(scratch, embedder, SPEC, remove=["c"])
+    assert backend.articles(g1, ["a", "b"]) == {}
+    assert sorted(backend.articles(backend.snapshot(), ["a", "b", "c"])) == ["a"]
+
+
+def test_near_duplicates_collapse_as_in_files_backend(scratch, embedder, tmp_path):
+    story = ("The regional water board said on Monday that reservoir levels had fallen to their lowest point in "
+             "twenty years after a dry winter, and asked households to cut their use by a tenth until the autumn "
+             "rains return, a spokeswoman for the board said.")
+    first = article("wire-1", story, source="Wire", url="https://wire.example/1")
+    copy = article("paper-1", story + " Readers can send us their photos.", source="Paper", url="https://paper.example/1")
+    other = article("other", "A new bakery opened on the high street selling rye bread and pastries.")
+    build_store(scratch, [first, other], embedder, SPEC, dedup=DedupSpec())
+    store, report = update_store(scratch, embedder, SPEC, add=[copy], dedup=DedupSpec())
+    assert report.collapsed == {"paper-1": "wire-1"} and report.added == []
+    assert [a.id for a in store.articles["wire-1"].alternates] == ["paper-1"]
+    # The files backend does the same with the same input.
+    files = Settings(index_dir=tmp_path / "files")
+    build_store(files, [first, other], embedder, SPEC, dedup=DedupSpec())
+    fstore, freport = update_store(files, embedder, SPEC, add=[copy], dedup=DedupSpec())
+    assert freport.collapsed == report.collapsed
+    assert fstore.articles["wire-1"].alternates == store.articles["wire-1"].alternates
+    # Re-adding the recorded copy is a no-op; chunks were not touched by the alternates-only change.
+    _, again = update_store(scratch, embedder, SPEC, add=[copy], dedup=DedupSpec())
+    assert again.unchanged == ["paper-1"]
+    assert chunk_count(open_store(scratch)) == 2
+
+
+def test_band_keys_match_when_a_band_matches():
+    spec = DedupSpec()
+    a, b = signatures(["one two three four five six seven " * 6, "one two three four five six seven " * 6 + "eight"], spec)
+    ka, kb = band_keys(a[None, :], spec)[0], band_keys(b[None, :], spec)[0]
+    for band in range(spec.bands):
+        same = (a[band * 3:band * 3 + 3] == b[band * 3:band * 3 + 3]).all()
+        assert (ka[band] == kb[band]) == same
+    assert len(set(ka.tolist())) == spec.bands  # the band number is mixed in: equal values in two bands differ
+
+
+def test_long_articles_round_trip(scratch, embedder):
+    text = ("Ünïcode words and a long report. " * 1500).strip()  # > one 16,000-character part
+    build_store(scratch, [article("long", text, published="2024-02-29", source="Archive")], embedder, SPEC)
+    got = open_store(scratch, embedder).articles["long"]
+    assert got.text == text and got.published == "2024-02-29"
+
+
+def test_versioning_is_checked(scratch, embedder, tmp_path):
+    assert not store_exists(scratch)
+    with pytest.raises(IndexNotFound):
+        open_store(scratch, embedder)
+    build_store(scratch, [article("a", "Apples grow in the orchard.")], embedder, SPEC)
+
+    class Other:
+        name, dim = "another-embedder", 384
+
+    with pytest.raises(IndexIncompatible, match="another-embedder"):
+        open_store(scratch, Other())
+    with pytest.raises(IndexIncompatible):
+        update_store(scratch, Other(), SPEC, add=[article("b", "Bananas.")])
+    backend = MilvusBackend(parse_location(scratch.store, scratch.index_dir).uri, "news_qa")
+    pointer = backend.pointer() | {"format_version": 99}
+    backend._switch(pointer)
+    with pytest.raises(IndexIncompatible, match="format version 99"):
+        open_store(scratch, embedder)
+
+
+def test_rebuild_switches_sets_and_drops_old_ones(scratch, embedder):
+    backend = MilvusBackend(parse_location(scratch.store, scratch.index_dir).uri, "news_qa")
+    sets = []
+    for n in range(3):
+        build_store(scratch, [article(f"a{n}", f"Article number {n} about apples.")], embedder, SPEC)
+        sets.append(backend.snapshot().set)
+    names = set(backend.client.list_collections())
+    assert not any(sets[0] in name for name in names)  # older than the previous build: dropped
+    assert all(backend.collection(s, "chunks") in names for s in sets[1:])
+    assert list(open_store(scratch, embedder).articles) == ["a2"]
+
+
+def test_missing_extra_is_one_line(monkeypatch, tmp_path):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_pymilvus(name, *args, **kwargs):
+        if name == "pymilvus":
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_pymilvus)
+    with pytest.raises(QAError, match=r"pip install 'news-qa\[milvus\]'"):
+        store_exists(Settings(store=str(tmp_path / "x.db")))
