@@ -67,8 +67,11 @@ def index() -> None:
               help="Embed in this process, or with Ray Data actors (extra .[ray]; a cluster via RAY_ADDRESS).")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Ray: embedding actors (one model each) [default: the CPUs Ray sees].")
+@click.option("--ray-address", envvar="RAY_ADDRESS", default=None,
+              help="Ray: the cluster to run on [default: $RAY_ADDRESS, else a local Ray with --workers CPUs].")
 @user_errors
-def index_build(paths: tuple[str, ...], index_dir: Path | None, quiet: bool, engine: str, workers: int | None) -> None:
+def index_build(paths: tuple[str, ...], index_dir: Path | None, quiet: bool, engine: str, workers: int | None,
+                ray_address: str | None) -> None:
     """Build a fresh index from files, folders, feeds and URLs (.txt .md .html .json .jsonl .csv .rss .atom .xml, http(s)://).
 
     The index goes to --index/QA_INDEX_DIR, or to the Milvus store QA_STORE names (docs/scaling.md)."""
@@ -87,11 +90,15 @@ def index_build(paths: tuple[str, ...], index_dir: Path | None, quiet: bool, eng
     if engine == "ray":
         from .distributed import RayEmbedder
 
-        embedder = RayEmbedder(embedder, workers=workers)
-    store, report = build_store(
-        settings, ingested.articles, embedder, ChunkSpec.from_settings(settings),
-        progress=not quiet, dedup=_dedup(settings),
-    )
+        embedder = RayEmbedder(embedder, workers=workers, address=ray_address)
+    try:
+        store, report = build_store(
+            settings, ingested.articles, embedder, ChunkSpec.from_settings(settings),
+            progress=not quiet, dedup=_dedup(settings),
+        )
+    finally:
+        if engine == "ray":
+            embedder.shutdown()
     click.echo(
         f"Indexed {len(store.articles)} articles ({len(report.unchanged)} duplicates merged, "
         f"{len(report.collapsed)} near-duplicates collapsed), "
