@@ -39,7 +39,7 @@ class QAService:
             from .retrieve_milvus import MilvusRetriever
 
             return MilvusRetriever(self.store, self.embedder, self.settings.candidates, self.settings.rrf_k)
-        return Retriever(self.store, self.embedder, self.settings.candidates, self.settings.rrf_k)
+        return Retriever(self.store, self.embedder, self.settings.candidates, self.settings.rrf_k, self.settings.ann_nprobe)
 
     @cached_property
     def reader(self) -> Reader:

@@ -2,6 +2,7 @@
 
     base    the store interface and the factory that picks a backend from QA_STORE
     store   the FAISS + files store: atomic generations, verified loads, add/update/remove
+    ann     past a size threshold: an approximate (IVF) index, memory-mapped
     milvus  the Milvus store (extra .[milvus]; imported only when QA_STORE names it)
     watch   polling feeds into the index
 """

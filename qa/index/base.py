@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING, Iterable, Mapping, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 from ..errors import QAError
+from ..ingest.dedup import DedupSpec
 
 if TYPE_CHECKING:
     from ..chunk import ChunkSpec
     from ..embed import Embedder
-    from ..ingest.dedup import DedupSpec
     from ..records import Article
     from .store import UpdateReport
 
@@ -144,14 +144,15 @@ def build_store(
     embedder: Embedder,
     spec: ChunkSpec,
     progress: bool = False,
-    dedup: DedupSpec | None = None,
+    dedup: DedupSpec | None = DedupSpec(),  # as build_index/update_index: near-duplicates collapsed
 ) -> tuple[Store, UpdateReport]:
     """A fresh index of `articles`, replacing the live one atomically (readers see old or new, never a mix)."""
     loc = location(settings)
     if loc.kind == "files":
         from .store import build_index
 
-        return build_index(articles, loc.index_dir, embedder, spec, progress=progress, dedup=dedup)
+        return build_index(articles, loc.index_dir, embedder, spec, progress=progress, dedup=dedup,
+                           ann_threshold=settings.ann_threshold)
     return _milvus(loc).build(articles, embedder, spec, progress=progress, dedup=dedup)
 
 
@@ -162,14 +163,15 @@ def update_store(
     add: Iterable[Article] = (),
     remove: Iterable[str] = (),
     progress: bool = False,
-    dedup: DedupSpec | None = None,
+    dedup: DedupSpec | None = DedupSpec(),  # as build_index/update_index: near-duplicates collapsed
 ) -> tuple[Store, UpdateReport]:
     """Add/replace and remove articles by id; creates the index if there is none yet."""
     loc = location(settings)
     if loc.kind == "files":
         from .store import update_index
 
-        return update_index(loc.index_dir, embedder, spec, add=add, remove=remove, progress=progress, dedup=dedup)
+        return update_index(loc.index_dir, embedder, spec, add=add, remove=remove, progress=progress, dedup=dedup,
+                            ann_threshold=settings.ann_threshold)
     return _milvus(loc).update(embedder, spec, add=add, remove=remove, progress=progress, dedup=dedup)
 
 

@@ -37,12 +37,15 @@ from ..embed import Embedder, passage_text
 from ..ingest.formats import content_id, is_whole_file
 from ..errors import IndexCorrupt, IndexIncompatible, IndexNotFound, QAError
 from ..records import Alternate, Article, Chunk
+from . import ann
 
 FORMAT = "news-qa-index"
 FORMAT_VERSION = 1
 GENERATION = re.compile(r"^gen-[0-9a-f-]+$")
-FILES = ("articles.jsonl", "chunks.jsonl", "vectors.faiss", "signatures.npy")
-OPTIONAL_FILES = ("signatures.npy",)  # absent from indexes written before near-duplicate collapse
+FILES = ("articles.jsonl", "chunks.jsonl", "vectors.faiss", "signatures.npy", ann.ANN_FILE)
+# signatures.npy: absent from indexes written before near-duplicate collapse; vectors.ivf: only
+# from Settings.ann_threshold chunks on (qa.index.ann).
+OPTIONAL_FILES = ("signatures.npy", ann.ANN_FILE)
 
 
 @dataclass
@@ -110,6 +113,10 @@ class IndexStore:
         self.signature_params = signature_params if signatures is not None else None
         if self.vectors.ntotal != len(self.chunks):
             raise IndexCorrupt(f"index has {self.vectors.ntotal} vectors but {len(self.chunks)} chunks")
+        # Set by load() for a large index (qa.index.ann): the approximate index, and vectors that are
+        # memory-mapped read-only, so this store can be searched but not changed.
+        self.ann = None
+        self.read_only = False
 
     @classmethod
     def new(cls, embedder: Embedder, spec: ChunkSpec) -> IndexStore:
@@ -134,6 +141,7 @@ class IndexStore:
         interrupted add leaves it as it was.
         """
         self._check_embedder(embedder)
+        self._check_writable()
         plan = self._plan_update(articles, dedup)
         if not (plan.incoming or plan.owners):
             return plan.report
@@ -261,6 +269,7 @@ class IndexStore:
                 self.signatures[article.id] = sig
 
     def remove(self, article_ids: Iterable[str]) -> UpdateReport:
+        self._check_writable()
         report = UpdateReport()
         ids = list(dict.fromkeys(article_ids))
         report.removed = [i for i in ids if i in self.articles]
@@ -285,6 +294,10 @@ class IndexStore:
         kept = [c for c in self.chunks if c.article_id not in article_ids]
         self.chunks = [Chunk(i, c.article_id, c.text, c.start, c.end) for i, c in enumerate(kept)]
 
+    def _check_writable(self) -> None:
+        if self.read_only:  # FAISS aborts the process when a memory-mapped index is resized
+            raise QAError("this index was loaded memory-mapped for searching; load it with writable=True to change it")
+
     def _check_embedder(self, embedder: Embedder) -> None:
         if embedder.name != self.embedder_name or embedder.dim != self.dim:
             raise IndexIncompatible(
@@ -308,8 +321,10 @@ class IndexStore:
 
     # ---- persistence ---------------------------------------------------------------------
 
-    def save(self, index_dir: Path, before_switch: Callable[[], None] | None = None) -> Path:
-        """Write a new generation and switch CURRENT to it atomically; returns its directory."""
+    def save(self, index_dir: Path, before_switch: Callable[[], None] | None = None, ann_threshold: int = 0) -> Path:
+        """Write a new generation and switch CURRENT to it atomically; returns its directory.
+
+        From `ann_threshold` chunks on (0: never) the generation also gets an approximate index (qa.index.ann)."""
         import faiss
 
         index_dir = Path(index_dir)
@@ -325,6 +340,8 @@ class IndexStore:
                 for chunk in self.chunks:
                     f.write(json.dumps([chunk.article_id, chunk.start, chunk.end], ensure_ascii=False) + "\n")
             faiss.write_index(self.vectors, str(tmp / "vectors.faiss"))
+            if ann_threshold and len(self.chunks) >= ann_threshold:
+                ann.write(self.vectors, tmp / ann.ANN_FILE)
             width = (self.signature_params or {}).get("num_perm", 0)
             rows = np.zeros((len(self.articles), width), dtype=np.uint32)  # all zeros: no signature
             for i, article_id in enumerate(self.articles):
@@ -344,7 +361,7 @@ class IndexStore:
                 "created_at": self.created_at,
                 "updated_at": self.updated_at,
                 "signatures": self.signature_params,
-                "files": {f: _sha256(tmp / f) for f in FILES},
+                "files": {f: _sha256(tmp / f) for f in FILES if f not in OPTIONAL_FILES or (tmp / f).exists()},
             }
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
             _fsync_dir_files(tmp)
@@ -361,8 +378,10 @@ class IndexStore:
         return index_dir / name
 
     @classmethod
-    def load(cls, index_dir: Path, embedder: Embedder | None = None) -> IndexStore:
-        """Load and verify the live generation; any problem is a one-line IndexLoadError."""
+    def load(cls, index_dir: Path, embedder: Embedder | None = None, writable: bool = False) -> IndexStore:
+        """Load and verify the live generation; any problem is a one-line IndexLoadError.
+
+        A generation with an approximate index is memory-mapped for searching unless `writable`."""
         import faiss
 
         index_dir = Path(index_dir)
@@ -399,14 +418,16 @@ class IndexStore:
                 for i, line in enumerate(f):
                     article_id, start, end = json.loads(line)
                     chunks.append(Chunk(i, article_id, articles[article_id].text[start:end], start, end))
-            vectors = faiss.read_index(str(gen / "vectors.faiss"))
+            mapped = not writable and ann.ANN_FILE in manifest["files"]
+            vectors = ann.read_mapped(gen / "vectors.faiss") if mapped else faiss.read_index(str(gen / "vectors.faiss"))
+            approximate = ann.read_mapped(gen / ann.ANN_FILE) if mapped else None
             chunking = manifest["chunking"]
             spec = ChunkSpec(chunking["target_words"], chunking["max_words"], chunking["overlap_sentences"])
         except (ValueError, TypeError, KeyError, RuntimeError) as exc:
             raise IndexCorrupt(f"index {index_dir} is damaged ({type(exc).__name__}: {str(exc)[:120]}); rebuild it") from None
-        if vectors.d != embedder_info.get("dim"):
+        if vectors.d != embedder_info.get("dim") or (approximate is not None and approximate.ntotal != vectors.ntotal):
             raise IndexCorrupt(f"index {index_dir} is damaged: vectors have dimension {vectors.d}")
-        return cls(
+        store = cls(
             embedder_info["name"],
             embedder_info["dim"],
             spec,
@@ -418,6 +439,8 @@ class IndexStore:
             signatures,
             signature_params,
         )
+        store.ann, store.read_only = approximate, mapped
+        return store
 
 
 @contextmanager
@@ -511,12 +534,13 @@ def build_index(
     spec: ChunkSpec,
     progress: bool = False,
     dedup: DedupSpec | None = DedupSpec(),
+    ann_threshold: int = 0,
 ) -> tuple[IndexStore, UpdateReport]:
     """A fresh index of these articles (near-duplicates collapsed unless dedup=None), replacing index_dir atomically."""
     with write_lock(index_dir):
         store = IndexStore.new(embedder, spec)
         report = store.add(articles, embedder, progress=progress, dedup=dedup)
-        store.save(index_dir)
+        store.save(index_dir, ann_threshold=ann_threshold)
     return store, report
 
 
@@ -528,15 +552,16 @@ def update_index(
     remove: Iterable[str] = (),
     progress: bool = False,
     dedup: DedupSpec | None = DedupSpec(),
+    ann_threshold: int = 0,
 ) -> tuple[IndexStore, UpdateReport]:
     """Add/replace and remove articles in place; creates the index if there is none yet."""
     with write_lock(index_dir):
-        store = IndexStore.load(index_dir, embedder) if index_exists(index_dir) else IndexStore.new(embedder, spec)
+        store = IndexStore.load(index_dir, embedder, writable=True) if index_exists(index_dir) else IndexStore.new(embedder, spec)
         report = store.remove(remove)
         added = store.add(add, embedder, progress=progress, dedup=dedup)
         report.added, report.updated, report.unchanged, report.chunks_added, report.collapsed = (
             added.added, added.updated, added.unchanged, added.chunks_added, added.collapsed,
         )
         if report.added or report.updated or report.removed or report.collapsed or not index_exists(index_dir):
-            store.save(index_dir)
+            store.save(index_dir, ann_threshold=ann_threshold)
     return store, report
