@@ -76,6 +76,10 @@ MAX_ALTERNATES = 1_024  # ids of recorded copies findable per article (ARRAY cap
 BATCH = 1_000  # rows per insert/upsert
 IN_BATCH = 256  # values per `x in [...]` filter
 QUERY_LIMIT = 16_384  # Milvus's largest query window
+# pymilvus pings idle connections every 10 s; gRPC servers with default settings (milvus-lite's)
+# allow one ping per 5 minutes without calls and close the connection after two more, which
+# breaks a replica idle for ~30 s. Milvus itself accepts both; this suits both.
+GRPC_OPTIONS = {"grpc.keepalive_time_ms": 310_000}
 BM25_K1, BM25_B = 1.5, 0.75  # bm25s.BM25()'s defaults, which qa.retrieve uses
 
 
@@ -166,7 +170,7 @@ class MilvusBackend:
         if self._client is None:
             pymilvus = _pymilvus()
             try:
-                self._client = pymilvus.MilvusClient(uri=self.uri, timeout=self.timeout)
+                self._client = pymilvus.MilvusClient(uri=self.uri, timeout=self.timeout, grpc_options=GRPC_OPTIONS)
             except pymilvus.MilvusException as exc:
                 raise MilvusUnavailable(f"cannot reach Milvus at {self.uri}: {exc.message}") from None
         return self._client
