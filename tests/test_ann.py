@@ -42,9 +42,9 @@ def test_ivf_recall_and_exact_filters():
 
 
 def test_nlist_sizing():
-    assert ann.nlist_for(1_000_000) == 4000
+    assert ann.nlist_for(1_000_000) == 2000
     assert ann.nlist_for(6) == 1 and ann.nlist_for(2_000) == 51
-    assert ann.default_nprobe(4000) == 62 and ann.default_nprobe(10) == 10
+    assert ann.default_nprobe(2000) == 62 and ann.default_nprobe(10) == 10
 
 
 def test_large_index_is_memory_mapped_and_answers_the_same(tmp_path, embedder, reader, news_file, service):
