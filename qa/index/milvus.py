@@ -254,7 +254,7 @@ class MilvusBackend:
             version = self.client.get_server_version()
         except Exception:  # noqa: BLE001 - milvus-lite answers no version; it has sparse vectors
             return True
-        if "lite" in version:
+        if version.startswith("milvus_lite"):  # "milvus_lite-3.2.2"; PyPI's milvus 2.3.5 says "v2.3.5-lite"
             return True
         found = re.search(r"(\d+)\.(\d+)", version)
         return found is None or (int(found[1]), int(found[2])) >= (2, 4)
