@@ -62,9 +62,22 @@ def main() -> None:
         result["after"] = [p.chunk.text for p in retriever.retrieve("How much will the bridge cost?", 2)]
         result["total_s"] = round(time.monotonic() - t0, 1)
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=60)
+        stop_group(server)
     print(json.dumps(result))
+
+
+def stop_group(server: subprocess.Popen) -> None:
+    """SIGTERM to the server's own process group (the wrapper and the milvus binary it started),
+    SIGKILL after 30 s; returns when no process of the group is left."""
+    os.killpg(server.pid, signal.SIGTERM)
+    server.wait(timeout=60)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            os.killpg(server.pid, signal.SIGKILL if time.monotonic() > deadline else 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.5)
 
 
 if __name__ == "__main__":
