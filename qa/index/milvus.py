@@ -595,8 +595,9 @@ class MilvusStore:
 
     def stats(self) -> dict:
         snap = self.snapshot()
-        articles = ArticleMap(self.backend, snap)
-        heads = list(articles.values())
+        coll = self.backend.collection(snap.set, "articles")
+        # Part-0 rows only: the metadata, not the text (one paged scan; cached by nobody, so /api/stats costs it).
+        heads = [json.loads(row["body"]) for row in self.backend.query_all(coll, f"{snap.visible} and part == 0", ["body"])]
         return {
             "articles": snap.pointer["counts"]["articles"],
             "chunks": snap.chunks,
@@ -604,8 +605,8 @@ class MilvusStore:
             "dim": self.dim,
             "created_at": snap.pointer["created_at"],
             "updated_at": snap.pointer["updated_at"],
-            "sources": sorted({a.source for a in heads if a.source}),
-            "alternates": sum(len(a.alternates) for a in heads),
+            "sources": sorted({h["source"] for h in heads if h.get("source")}),
+            "alternates": sum(len(h.get("alternates") or ()) for h in heads),
             "store": str(self.backend),
             "generation": snap.generation,
         }
