@@ -152,9 +152,13 @@ def index_watch(feeds: tuple[str, ...], index_dir: Path | None, every: float, ro
     Prints one line per round. Ctrl-C between rounds stops cleanly; re-running is safe (no duplicates).
     """
     from .embed import Embedder
+    from .index.base import location
     from .index.watch import watch
 
     settings = _settings(index_dir=index_dir)
+    if location(settings).kind != "files":
+        raise QAError("qa index watch keeps its state beside a QA_INDEX_DIR index; with QA_STORE, "
+                      "run `qa index add FEED...` on a schedule instead (one writer at a time)")
     embedder = Embedder.from_settings(settings)
 
     def on_round(report) -> None:

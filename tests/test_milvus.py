@@ -225,3 +225,14 @@ def test_missing_extra_is_one_line(monkeypatch, tmp_path):
     monkeypatch.setattr(builtins, "__import__", no_pymilvus)
     with pytest.raises(QAError, match=r"pip install 'news-qa\[milvus\]'"):
         store_exists(Settings(store=str(tmp_path / "x.db")))
+
+
+def test_unreachable_server_is_one_line(embedder):
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    backend = MilvusBackend(f"http://127.0.0.1:{port}", "news_qa", timeout=2)
+    with pytest.raises(QAError, match=f"127.0.0.1:{port}"):
+        backend.exists()

@@ -46,6 +46,7 @@ in-memory IndexStore, the update runs there, and the difference is written back.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -93,6 +94,21 @@ def _pymilvus():
     except ImportError:
         raise MilvusUnavailable(f"QA_STORE names a Milvus store, but pymilvus is not installed: {EXTRA}") from None
     return pymilvus
+
+
+def milvus_errors(method):
+    """Milvus failures (server gone, timeouts, refused requests) become one-line MilvusUnavailable errors."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        pymilvus = _pymilvus()
+        try:
+            return method(self, *args, **kwargs)
+        except pymilvus.MilvusException as exc:
+            backend = getattr(self, "backend", self)
+            raise MilvusUnavailable(f"{backend} failed: {str(exc.message)[:200]}") from None
+
+    return wrapper
 
 
 def bm25_tokens(texts: list[str]) -> list[list[str]]:
@@ -285,9 +301,11 @@ class MilvusBackend:
         self._ensure_meta()
         self.client.upsert(self.meta_name, [{"key": "pointer", "value": json.dumps(pointer), "v": [0.0, 0.0]}])
 
+    @milvus_errors
     def exists(self) -> bool:
         return self.pointer() is not None
 
+    @milvus_errors
     def snapshot(self) -> Snapshot:
         pointer = self.pointer()
         if pointer is None:
@@ -296,6 +314,7 @@ class MilvusBackend:
 
     # ---- reading ---------------------------------------------------------------------------------
 
+    @milvus_errors
     def open(self, embedder: Embedder | None = None) -> MilvusStore:
         snap = self.snapshot()
         if embedder is not None:
@@ -333,6 +352,7 @@ class MilvusBackend:
 
     # ---- writing ---------------------------------------------------------------------------------
 
+    @milvus_errors
     def build(self, articles: Iterable[Article], embedder: Embedder, spec: ChunkSpec, progress: bool = False,
               dedup: DedupSpec | None = None) -> tuple[MilvusStore, UpdateReport]:
         """A fresh SET with these articles; the pointer moves to it only once it is complete."""
@@ -363,6 +383,7 @@ class MilvusBackend:
         self._drop_sets(keep={set_id, old["set"]} if old else {set_id})
         return MilvusStore(self, pointer), report
 
+    @milvus_errors
     def update(self, embedder: Embedder, spec: ChunkSpec, add: Iterable[Article] = (), remove: Iterable[str] = (),
                progress: bool = False, dedup: DedupSpec | None = None) -> tuple[MilvusStore, UpdateReport]:
         pointer = self.pointer()
@@ -576,6 +597,7 @@ class MilvusStore:
         self.dim = int(pointer["embedder"]["dim"])
         self.spec = ChunkSpec(**pointer["chunking"])
 
+    @milvus_errors
     def snapshot(self) -> Snapshot:
         snap = self.backend.snapshot()
         if snap.pointer["embedder"] != self.pointer["embedder"]:
@@ -593,6 +615,7 @@ class MilvusStore:
     def chunk_count(self) -> int:
         return self.snapshot().chunks
 
+    @milvus_errors
     def stats(self) -> dict:
         snap = self.snapshot()
         coll = self.backend.collection(snap.set, "articles")
@@ -611,6 +634,7 @@ class MilvusStore:
             "generation": snap.generation,
         }
 
+    @milvus_errors
     def search(self, snap: Snapshot, vector: np.ndarray, tokens: list[str], n: int, expr: str | None):
         """Dense and BM25 rankings of chunk ids (best first) and each hit's (article_id, start, end)."""
         coll = self.backend.collection(snap.set, "chunks")
@@ -655,6 +679,7 @@ class MilvusStore:
             query[int(known[term]["tid"])] = idf * count
         return query
 
+    @milvus_errors
     def fetch_articles(self, snap: Snapshot, ids: Iterable[str]) -> dict[str, Article]:
         return self.backend.articles(snap, ids)
 
