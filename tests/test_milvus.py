@@ -58,17 +58,6 @@ def article(id, text, **kw):
     return Article(id=id, title=kw.pop("title", id.title()), text=text, **kw)
 
 
-def test_location_parsing(tmp_path):
-    assert parse_location("", tmp_path).kind == "files"
-    loc = parse_location("milvus://127.0.0.1:19530", tmp_path)
-    assert (loc.kind, loc.uri, loc.collection) == ("milvus", "http://127.0.0.1:19530", "news_qa")
-    assert parse_location("milvus://db.internal:19531/archive_2024", tmp_path).collection == "archive_2024"
-    assert parse_location(str(tmp_path / "x.db"), tmp_path).uri == str(tmp_path / "x.db")
-    for bad in ("milvus://host", "milvus://:19530", "milvus://h:1/bad-name", "postgres://x", "index.faiss"):
-        with pytest.raises(QAError):
-            parse_location(bad, tmp_path)
-
-
 def test_same_rankings_as_faiss_backend(lite, sample_index, embedder):
     """Dense FLAT/IP, BM25 with the same tokens and IDF, the same RRF: identical passages, ranks and scores."""
     faiss = Retriever(IndexStore.load(sample_index, embedder), embedder)
