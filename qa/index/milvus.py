@@ -49,6 +49,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import logging
 import math
 import re
 import time
@@ -323,6 +324,7 @@ class MilvusBackend:
 
     def query_all(self, collection: str, expr: str, fields: list[str]) -> Iterator[dict]:
         """Every row matching `expr` (Milvus caps one query's window, so this pages with an iterator)."""
+        _quiet_iterator_log()
         iterator = self.client.query_iterator(collection, batch_size=1_000, filter=expr, output_fields=fields)
         try:
             while rows := iterator.next():
@@ -478,9 +480,10 @@ class MilvusBackend:
         texts = [passage_text(view.articles[c.article_id].title, c.text) for c in chunks]
         tokens = bm25_tokens(texts) if texts else []
         bm25 = pointer["bm25"]
-        if fresh or not bm25["avgdl"]:
+        if fresh or not bm25["avgdl"]:  # fixed per set: chunk weights stay comparable across updates
             lengths = [len(t) for t in tokens]
-            bm25["avgdl"] = float(np.mean(lengths)) if lengths else 1.0
+            bm25["avgdl"] = float(np.mean(lengths)) if lengths and sum(lengths) else None
+        avgdl = bm25["avgdl"] or 1.0
         bm25["tokens"] += sum(len(t) for t in tokens) - sum(int(r["ntok"]) for r in retired)
         tids = self._update_terms(pointer, tokens, retired) if pointer["sparse"] else {}
         rows = []
@@ -494,7 +497,7 @@ class MilvusBackend:
                 "dense": vector.astype(np.float32).tolist(),
             }
             if pointer["sparse"]:
-                row["sparse"] = _tf_weights(toks, tids, bm25["avgdl"]) or {_EMPTY_DIM: 0.0}
+                row["sparse"] = _tf_weights(toks, tids, avgdl) or {_EMPTY_DIM: 0.0}
             rows.append(row)
         coll = self.collection(pointer["set"], "chunks")
         for i in range(0, len(rows), BATCH):
@@ -709,6 +712,18 @@ class ArticleMap(Mapping):
         coll = self.backend.collection(self.snap.set, "articles")
         parts = self.backend.query_all(coll, self.snap.visible, ["article_id", "part", "body"])
         return list(_assemble(list(parts)).values())
+
+
+class _NoMvccNotice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "mvccTs" not in record.getMessage()
+
+
+@functools.cache
+def _quiet_iterator_log() -> None:
+    # milvus-lite has no MVCC timestamps; pymilvus's query iterator logs a warning for every scan
+    # (on the user's terminal) and then does the right thing. Only that message is dropped.
+    logging.getLogger("pymilvus.client.iterator.query_iterator").addFilter(_NoMvccNotice())
 
 
 def check_embedder(pointer: dict, embedder: Embedder, where: str) -> None:
