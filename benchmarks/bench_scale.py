@@ -6,7 +6,7 @@
    BBC benchmark questions asked of both backends: same top answer? same passages?
 
     HF_HUB_OFFLINE=1 flock /tmp/qa-bench.lock .venv/bin/python benchmarks/bench_scale.py \
-        [--store milvus://127.0.0.1:19530] [--workers 2] [--skip-ray] [--keep DIR]
+        [--store milvus://127.0.0.1:19530] [--workers 2] [--reuse DIR | --keep DIR] [--skip-full-ray]
 
 Needs the extras .[milvus] and .[ray]. Step 3 reuses step 1's vectors (the embedder is
 deterministic; re-embedding would only add minutes) so it measures the store and retrieval.
@@ -50,8 +50,12 @@ def main() -> None:
     parser.add_argument("--questions", type=Path, default=Path(__file__).with_name("bbc_questions.jsonl"))
     parser.add_argument("--store", default=None, help="Milvus store for step 3 [default: a milvus-lite file]")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--skip-ray", action="store_true")
+    parser.add_argument("--reuse", type=Path, default=None,
+                        help="a single-process BBC index built before (step 1 is then not timed)")
     parser.add_argument("--keep", type=Path, default=None, help="keep the FAISS index here (for bench_ann.py)")
+    parser.add_argument("--speedup-chunks", type=int, default=2048,
+                        help="chunks embedded by one process and by Ray, back to back, for the speed-up")
+    parser.add_argument("--skip-full-ray", action="store_true", help="no full BBC build with Ray")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -62,45 +66,34 @@ def main() -> None:
     from qa.chunk import ChunkSpec
     from qa.config import Settings
     from qa.embed import Embedder, passage_text
-    from qa.index import build_index, build_store, open_store
+    from qa.index import IndexStore, build_index, build_store, open_store
     from qa.ingest import ingest_paths
     from qa.read import Reader
+
+    def row(key: str, value) -> None:
+        print(f"{key:<40}  {value}", flush=True)
 
     settings = Settings()
     embedder = Embedder.from_settings(settings)
     embedder.model
-    rows: list[tuple[str, str]] = []
     tmp = Path(tempfile.mkdtemp(prefix="bench-scale-"))
-    index_dir = args.keep or tmp / "index"
     articles = ingest_paths([args.corpus / t for t in TOPICS if (args.corpus / t).is_dir()]).articles
-
-    t0 = time.perf_counter()
-    store, _ = build_index(articles, index_dir, embedder, ChunkSpec())
-    local_s = time.perf_counter() - t0
-    rows.append(("articles, chunks", f"{len(store.articles)}, {len(store.chunks)}"))
-    rows.append(("single-process build (s)", f"{local_s:.1f}"))
+    if args.reuse:
+        store = IndexStore.load(args.reuse, embedder, writable=True)
+    else:
+        t0 = time.perf_counter()
+        store, _ = build_index(articles, args.keep or tmp / "index", embedder, ChunkSpec())
+        row("single-process build (s)", f"{time.perf_counter() - t0:.1f}")
+    row("articles, chunks", f"{len(store.articles)}, {len(store.chunks)}")
     vectors = store.vectors.reconstruct_n(0, store.vectors.ntotal)
-
-    if not args.skip_ray:
-        from qa.distributed import RayEmbedder
-
-        with RayEmbedder(embedder, workers=args.workers) as ray_embedder:
-            ray_embedder.encode(["warm-up: start Ray and the actors once"])  # cluster start-up is not build time
-            t0 = time.perf_counter()
-            ray_store, _ = build_index(articles, tmp / "ray-index", ray_embedder, ChunkSpec())
-            ray_s = time.perf_counter() - t0
-        ray_vectors = ray_store.vectors.reconstruct_n(0, ray_store.vectors.ntotal)
-        rows.append((f"ray build, {args.workers} actors (s)", f"{ray_s:.1f}"))
-        rows.append(("ray speed-up", f"{local_s / ray_s:.2f}x"))
-        rows.append(("ray vectors equal", str(np.array_equal(vectors, ray_vectors))))
-
-    milvus = Settings(store=args.store or str(tmp / "bbc.db"))
     texts = [passage_text(store.articles[c.article_id].title, c.text) for c in store.chunks]
+
+    # 3. Milvus against FAISS on the BBC benchmark questions.
+    milvus = Settings(store=args.store or str(tmp / "bbc.db"))
     cached = CachedEmbedder(embedder, texts, vectors)
     t0 = time.perf_counter()
     build_store(milvus, articles, cached, ChunkSpec())
-    rows.append(("milvus store write (s, vectors reused)", f"{time.perf_counter() - t0:.1f}"))
-
+    row("milvus store write (s, vectors reused)", f"{time.perf_counter() - t0:.1f}")
     reader = Reader.from_settings(settings)
     faiss_qa = QAService(settings, store=store, embedder=embedder, reader=reader)
     milvus_qa = QAService(milvus, store=open_store(milvus, embedder), embedder=embedder, reader=reader)
@@ -119,16 +112,33 @@ def main() -> None:
         same_passages += results["faiss"][0] == results["milvus"][0]
         same_answer += results["faiss"][1] == results["milvus"][1]
     n = len(questions)
-    rows.append(("questions", str(n)))
-    rows.append(("same top answer", f"{same_answer}/{n} ({100 * same_answer / n:.0f}%)"))
-    rows.append(("same top-5 passages", f"{same_passages}/{n}"))
+    row("same top answer, FAISS vs Milvus", f"{same_answer}/{n} ({100 * same_answer / n:.0f}%)")
+    row("same top-5 passages", f"{same_passages}/{n}")
     for name, values in times.items():
-        rows.append((f"retrieve p50 {name} (ms)", f"{1000 * float(np.median(values)):.1f}"))
-    rows.append(("peak RSS (MB)", f"{peak_rss_mb():.0f}"))
-    width = max(len(k) for k, _ in rows)
-    print(f"\n{'measure':<{width}}  value")
-    for key, value in rows:
-        print(f"{key:<{width}}  {value}")
+        row(f"retrieve p50 {name} (ms)", f"{1000 * float(np.median(values)):.1f}")
+
+    # 2. Ray: speed-up on the same chunks back to back, then the whole BBC build.
+    from qa.distributed import RayEmbedder
+
+    sample = texts[: args.speedup_chunks]
+    t0 = time.perf_counter()
+    local = embedder.encode(sample)
+    local_s = time.perf_counter() - t0
+    with RayEmbedder(embedder, workers=args.workers) as ray_embedder:
+        ray_embedder.encode(["warm-up: start Ray and load one model per actor"] * args.workers * 2)
+        t0 = time.perf_counter()
+        remote = ray_embedder.encode(sample)
+        ray_s = time.perf_counter() - t0
+        row(f"embed {len(sample)} chunks: 1 process (s)", f"{local_s:.1f}")
+        row(f"embed {len(sample)} chunks: ray {args.workers} actors (s)", f"{ray_s:.1f}")
+        row("ray speed-up", f"{local_s / ray_s:.2f}x (equal: {np.array_equal(local, remote)})")
+        if not args.skip_full_ray:
+            t0 = time.perf_counter()
+            ray_store, _ = build_index(articles, tmp / "ray-index", ray_embedder, ChunkSpec())
+            row(f"BBC build, ray {args.workers} actors (s)", f"{time.perf_counter() - t0:.1f}")
+            ray_vectors = ray_store.vectors.reconstruct_n(0, ray_store.vectors.ntotal)
+            row("BBC ray vectors equal single-process", str(np.array_equal(vectors, ray_vectors)))
+    row("peak RSS (MB)", f"{peak_rss_mb():.0f}")
 
 
 if __name__ == "__main__":
