@@ -16,13 +16,13 @@ from .errors import InvalidQuestion
 from .read import Reader, ReaderOutput
 from .records import Alternative, Answer, Citation, Passage, Span
 from .retrieve import Filters, Retriever
-from .index import IndexStore, open_store
+from .index import IndexStore, Store, open_store
 
 MAX_ALTERNATIVES = 4
 
 
 class QAService:
-    def __init__(self, settings: Settings, store: IndexStore | None = None, embedder: Embedder | None = None,
+    def __init__(self, settings: Settings, store: Store | None = None, embedder: Embedder | None = None,
                  reader: Reader | None = None):
         self.settings = settings
         self.embedder = embedder or Embedder.from_settings(settings)
@@ -30,7 +30,7 @@ class QAService:
         self._reader = reader
 
     @cached_property
-    def store(self) -> IndexStore:
+    def store(self) -> Store:
         return self._store or open_store(self.settings, self.embedder)
 
     @cached_property
