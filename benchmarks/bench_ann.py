@@ -52,7 +52,7 @@ def p50_ms(fn, queries: np.ndarray) -> float:
     return 1000 * float(np.median(times))
 
 
-def probe_memory(index_dir: Path, queries: Path) -> dict:
+def probe_memory(index_dir: Path, queries: Path, args_threads: int = 1) -> dict:
     """RSS of a fresh process that loads the live generation as `qa serve` does and runs the queries."""
     code = f"""
 import json, sys, numpy as np
@@ -62,6 +62,8 @@ def status():
     fields = dict(line.split(':', 1) for line in open('/proc/self/status'))
     return {{k: int(fields[k].split()[0]) // 1024 for k in ('VmRSS', 'RssAnon', 'RssFile')}}
 base = status()
+import faiss
+faiss.omp_set_num_threads({args_threads})
 store = IndexStore.load({str(index_dir)!r})
 loaded = status()
 for q in np.load({str(queries)!r}):
@@ -80,10 +82,14 @@ def main() -> None:
     parser.add_argument("--sizes", default="25000,50000,100000,200000,500000")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--nprobes", default="8,16,32,64,128")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="FAISS threads per query (1: the per-question CPU cost, steady on a shared machine)")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
     import faiss
+
+    faiss.omp_set_num_threads(args.threads)
 
     from qa.chunk import ChunkSpec
     from qa.embed import Embedder
@@ -114,9 +120,11 @@ def main() -> None:
     flat = faiss.IndexFlatIP(data.shape[1])
     flat.add(data)
     flat_build = time.perf_counter() - t0
+    faiss.omp_set_num_threads(os.cpu_count() or 1)  # building uses every core, as `qa index build` does
     t0 = time.perf_counter()
     ivf = ann.build(flat)
     ivf_build = time.perf_counter() - t0
+    faiss.omp_set_num_threads(args.threads)
     _, exact = flat.search(queries, 10)
 
     print(f"\nIVF-Flat, {ivf.nlist} lists: recall@10 against flat by lists probed")
@@ -146,7 +154,7 @@ def main() -> None:
         ann.build = lambda flat, seed=0: ivf  # write the IVF built above rather than train it again
         for name, threshold in (("flat", 0), ("ivf", 1)):
             big.save(Path(tmp) / name, ann_threshold=threshold)
-            rows[name]["memory"] = probe_memory(Path(tmp) / name, Path(tmp) / "queries.npy")
+            rows[name]["memory"] = probe_memory(Path(tmp) / name, Path(tmp) / "queries.npy", args.threads)
 
     print(f"\n{args.n:,} chunks, dim {data.shape[1]}")
     print(f"{'index':<6} {'build s':>8} {'p50 ms':>7} {'recall@10':>9} {'RSS MB':>7} {'private MB':>10} {'mapped MB':>9}")
