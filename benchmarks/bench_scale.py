@@ -56,19 +56,16 @@ def main() -> None:
     parser.add_argument("--speedup-chunks", type=int, default=2048,
                         help="chunks embedded by one process and by Ray, back to back, for the speed-up")
     parser.add_argument("--skip-full-ray", action="store_true", help="no full BBC build with Ray")
+    parser.add_argument("--skip-milvus", action="store_true", help="no Milvus comparison")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-    import numpy as np
-
-    from qa.answer import QAService, normalize_answer
     from qa.chunk import ChunkSpec
     from qa.config import Settings
     from qa.embed import Embedder, passage_text
-    from qa.index import IndexStore, build_index, build_store, open_store
+    from qa.index import IndexStore, build_index
     from qa.ingest import ingest_paths
-    from qa.read import Reader
 
     def row(key: str, value) -> None:
         print(f"{key:<40}  {value}", flush=True)
@@ -89,6 +86,21 @@ def main() -> None:
     texts = [passage_text(store.articles[c.article_id].title, c.text) for c in store.chunks]
 
     # 3. Milvus against FAISS on the BBC benchmark questions.
+    if not args.skip_milvus:
+        compare_backends(args, settings, embedder, store, articles, texts, vectors, tmp, row)
+    ray_steps(args, embedder, store, articles, texts, vectors, tmp, row)
+    row("peak RSS (MB)", f"{peak_rss_mb():.0f}")
+
+
+def compare_backends(args, settings, embedder, store, articles, texts, vectors, tmp, row) -> None:
+    import numpy as np
+
+    from qa.answer import QAService, normalize_answer
+    from qa.chunk import ChunkSpec
+    from qa.config import Settings
+    from qa.index import build_store, open_store
+    from qa.read import Reader
+
     milvus = Settings(store=args.store or str(tmp / "bbc.db"))
     cached = CachedEmbedder(embedder, texts, vectors)
     t0 = time.perf_counter()
@@ -117,8 +129,15 @@ def main() -> None:
     for name, values in times.items():
         row(f"retrieve p50 {name} (ms)", f"{1000 * float(np.median(values)):.1f}")
 
-    # 2. Ray: speed-up on the same chunks back to back, then the whole BBC build.
+
+
+def ray_steps(args, embedder, store, articles, texts, vectors, tmp, row) -> None:
+    """2. Ray: speed-up on the same chunks back to back, then the whole BBC build."""
+    import numpy as np
+
+    from qa.chunk import ChunkSpec
     from qa.distributed import RayEmbedder
+    from qa.index import build_index
 
     sample = texts[: args.speedup_chunks]
     t0 = time.perf_counter()
@@ -138,7 +157,6 @@ def main() -> None:
             row(f"BBC build, ray {args.workers} actors (s)", f"{time.perf_counter() - t0:.1f}")
             ray_vectors = ray_store.vectors.reconstruct_n(0, ray_store.vectors.ntotal)
             row("BBC ray vectors equal single-process", str(np.array_equal(vectors, ray_vectors)))
-    row("peak RSS (MB)", f"{peak_rss_mb():.0f}")
 
 
 if __name__ == "__main__":

@@ -3,8 +3,6 @@ backend, updates by id, near-duplicate collapse, filters, versioning. Skipped wi
 
 from __future__ import annotations
 
-import json
-from dataclasses import replace
 
 import pytest
 
@@ -22,7 +20,7 @@ from qa.records import Article
 from qa.retrieve import Filters, Retriever
 from qa.retrieve_milvus import MilvusRetriever, milvus_filter
 
-from .conftest import NEWS_RECORDS, SAMPLE_DIR, SPEC
+from .conftest import SAMPLE_DIR, SPEC
 
 QUESTIONS = [
     "How much will the bridge cost?",

@@ -65,7 +65,7 @@ from ..embed import Embedder, passage_text
 from ..errors import IndexCorrupt, IndexIncompatible, IndexNotFound, QAError
 from ..ingest.dedup import DedupSpec, _band_keys
 from ..ingest.formats import is_whole_file
-from ..records import Article, Chunk
+from ..records import Article
 from .store import IndexStore, UpdateReport
 
 EXTRA = "pip install 'news-qa[milvus]'"
