@@ -88,7 +88,8 @@ def main() -> None:
     # 3. Milvus against FAISS on the BBC benchmark questions.
     if not args.skip_milvus:
         compare_backends(args, settings, embedder, store, articles, texts, vectors, tmp, row)
-    ray_steps(args, embedder, store, articles, texts, vectors, tmp, row)
+    if args.speedup_chunks or not args.skip_full_ray:
+        ray_steps(args, embedder, store, articles, texts, vectors, tmp, row)
     row("peak RSS (MB)", f"{peak_rss_mb():.0f}")
 
 
@@ -140,17 +141,19 @@ def ray_steps(args, embedder, store, articles, texts, vectors, tmp, row) -> None
     from qa.index import build_index
 
     sample = texts[: args.speedup_chunks]
-    t0 = time.perf_counter()
-    local = embedder.encode(sample)
-    local_s = time.perf_counter() - t0
+    if sample:
+        t0 = time.perf_counter()
+        local = embedder.encode(sample)
+        local_s = time.perf_counter() - t0
     with RayEmbedder(embedder, workers=args.workers) as ray_embedder:
         ray_embedder.encode(["warm-up: start Ray and load one model per actor"] * args.workers * 2)
-        t0 = time.perf_counter()
-        remote = ray_embedder.encode(sample)
-        ray_s = time.perf_counter() - t0
-        row(f"embed {len(sample)} chunks: 1 process (s)", f"{local_s:.1f}")
-        row(f"embed {len(sample)} chunks: ray {args.workers} actors (s)", f"{ray_s:.1f}")
-        row("ray speed-up", f"{local_s / ray_s:.2f}x (equal: {np.array_equal(local, remote)})")
+        if sample:
+            t0 = time.perf_counter()
+            remote = ray_embedder.encode(sample)
+            ray_s = time.perf_counter() - t0
+            row(f"embed {len(sample)} chunks: 1 process (s)", f"{local_s:.1f}")
+            row(f"embed {len(sample)} chunks: ray {args.workers} actors (s)", f"{ray_s:.1f}")
+            row("ray speed-up", f"{local_s / ray_s:.2f}x (equal: {np.array_equal(local, remote)})")
         if not args.skip_full_ray:
             t0 = time.perf_counter()
             ray_store, _ = build_index(articles, tmp / "ray-index", ray_embedder, ChunkSpec())

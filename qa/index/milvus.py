@@ -336,7 +336,11 @@ class MilvusBackend:
         values = list(dict.fromkeys(values))
         rows: list[dict] = []
         for i in range(0, len(values), IN_BATCH):
-            rows.extend(self.query_all(collection, f"({expr}) and {in_list(field, values[i:i + IN_BATCH])}", fields))
+            where = f"({expr}) and {in_list(field, values[i:i + IN_BATCH])}"
+            # One request answers almost every lookup (a question's terms, its passages' articles);
+            # only a window that comes back full needs the paging iterator.
+            found = self.client.query(collection, filter=where, output_fields=fields, limit=QUERY_LIMIT)
+            rows.extend(found if len(found) < QUERY_LIMIT else self.query_all(collection, where, fields))
         return rows
 
     def articles(self, snap: Snapshot, ids: Iterable[str]) -> dict[str, Article]:
@@ -436,6 +440,8 @@ class MilvusBackend:
         self._retire(snap, "articles", "article_id", retired_articles, g)
         self._insert_chunks(pointer, view, g, retired_chunks, fresh)
         self._insert_articles(pointer, view, changed, g)
+        for kind in ("chunks", "articles", "terms"):  # seal what was written: queries then skip the write buffer
+            self.client.flush(self.collection(pointer["set"], kind))
         pointer["counts"]["articles"] += len(changed) - len(retired_articles)
         pointer["generation"] = g
         pointer["updated_at"] = _now()
