@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -63,6 +64,7 @@ def main() -> None:
         result["total_s"] = round(time.monotonic() - t0, 1)
     finally:
         stop_group(server)
+        shutil.rmtree(data, ignore_errors=True)  # the server unpacks ~0.5 GB of binaries and data here
     print(json.dumps(result))
 
 
