@@ -10,7 +10,7 @@ pytest.importorskip("pymilvus", reason="the Milvus backend needs the extra: pip 
 pytest.importorskip("milvus_lite", reason="milvus-lite (in the extra .[milvus]) runs these tests' .db files")
 
 from qa.config import Settings
-from qa.errors import IndexIncompatible, IndexNotFound, QAError
+from qa.errors import IndexExists, IndexIncompatible, IndexNotFound, QAError
 from qa.index import IndexStore, build_store, open_store, store_exists, update_store
 from qa.index.base import chunk_count, parse_location
 from qa.index.milvus import MilvusBackend, MilvusStore, band_keys, day_number, quote
@@ -191,8 +191,12 @@ def test_rebuild_switches_sets_and_drops_old_ones(scratch, embedder):
     backend = MilvusBackend(parse_location(scratch.store, scratch.index_dir).uri, "news_qa")
     sets = []
     for n in range(3):
-        build_store(scratch, [article(f"a{n}", f"Article number {n} about apples.")], embedder, SPEC)
+        build_store(scratch, [article(f"a{n}", f"Article number {n} about apples.")], embedder, SPEC, replace=n > 0)
         sets.append(backend.snapshot().set)
+    with pytest.raises(IndexExists, match="--replace"):  # as the files backend: never replaced by accident
+        build_store(scratch, [article("b", "Another article about pears.")], embedder, SPEC)
+    with pytest.raises(QAError, match="nothing to index"):
+        build_store(scratch, [], embedder, SPEC, replace=True)
     names = set(backend.client.list_collections())
     assert not any(sets[0] in name for name in names)  # older than the previous build: dropped
     assert all(backend.collection(s, "chunks") in names for s in sets[1:])

@@ -15,9 +15,10 @@ only when QA_STORE names it: the embedded default never imports pymilvus.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Mapping, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, ContextManager, Iterable, Mapping, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 from ..errors import QAError
@@ -138,6 +139,17 @@ def store_version(settings) -> str | None:
     return "live"
 
 
+def writing(settings) -> ContextManager[None]:
+    """The writer's lock of the files backend (qa.index.store.write_lock). Milvus has no lock to
+    take: one writer at a time is the operator's rule there (docs/scaling.md)."""
+    loc = location(settings)
+    if loc.kind == "files":
+        from .store import write_lock
+
+        return write_lock(loc.index_dir)
+    return nullcontext()
+
+
 def build_store(
     settings,
     articles: Iterable[Article],
@@ -145,15 +157,18 @@ def build_store(
     spec: ChunkSpec,
     progress: bool = False,
     dedup: DedupSpec | None = DedupSpec(),  # as build_index/update_index: near-duplicates collapsed
+    replace: bool = False,
+    lock_held: bool = False,
 ) -> tuple[Store, UpdateReport]:
-    """A fresh index of `articles`, replacing the live one atomically (readers see old or new, never a mix)."""
+    """A fresh index of `articles`; an index already there is replaced (atomically: readers see old
+    or new, never a mix) only with replace=True, as build_index."""
     loc = location(settings)
     if loc.kind == "files":
         from .store import build_index
 
-        return build_index(articles, loc.index_dir, embedder, spec, progress=progress, dedup=dedup,
-                           ann_threshold=settings.ann_threshold)
-    return _milvus(loc).build(articles, embedder, spec, progress=progress, dedup=dedup)
+        return build_index(articles, loc.index_dir, embedder, spec, progress=progress, dedup=dedup, replace=replace,
+                           keep=settings.keep_generations, lock_held=lock_held, ann_threshold=settings.ann_threshold)
+    return _milvus(loc).build(articles, embedder, spec, progress=progress, dedup=dedup, replace=replace)
 
 
 def update_store(
@@ -164,6 +179,7 @@ def update_store(
     remove: Iterable[str] = (),
     progress: bool = False,
     dedup: DedupSpec | None = DedupSpec(),  # as build_index/update_index: near-duplicates collapsed
+    lock_held: bool = False,
 ) -> tuple[Store, UpdateReport]:
     """Add/replace and remove articles by id; creates the index if there is none yet."""
     loc = location(settings)
@@ -171,7 +187,7 @@ def update_store(
         from .store import update_index
 
         return update_index(loc.index_dir, embedder, spec, add=add, remove=remove, progress=progress, dedup=dedup,
-                            ann_threshold=settings.ann_threshold)
+                            keep=settings.keep_generations, lock_held=lock_held, ann_threshold=settings.ann_threshold)
     return _milvus(loc).update(embedder, spec, add=add, remove=remove, progress=progress, dedup=dedup)
 
 

@@ -62,7 +62,7 @@ import numpy as np
 
 from ..chunk import ChunkSpec
 from ..embed import Embedder, passage_text
-from ..errors import IndexCorrupt, IndexIncompatible, IndexNotFound, QAError
+from ..errors import IndexCorrupt, IndexExists, IndexIncompatible, IndexNotFound, QAError
 from ..ingest.dedup import DedupSpec, _band_keys
 from ..ingest.formats import is_whole_file
 from ..records import Article
@@ -360,9 +360,19 @@ class MilvusBackend:
 
     @milvus_errors
     def build(self, articles: Iterable[Article], embedder: Embedder, spec: ChunkSpec, progress: bool = False,
-              dedup: DedupSpec | None = None) -> tuple[MilvusStore, UpdateReport]:
-        """A fresh SET with these articles; the pointer moves to it only once it is complete."""
+              dedup: DedupSpec | None = None, replace: bool = False, allow_empty: bool = False) -> tuple[MilvusStore, UpdateReport]:
+        """A fresh SET with these articles; the pointer moves to it only once it is complete. An
+        index already there is replaced only with replace=True, and never by an empty one (as
+        qa.index.store.build_index)."""
         old = self.pointer()
+        if old is not None and not replace:
+            raise IndexExists(
+                f"{self} already holds an index of {old['counts']['articles']} articles; pass --replace to replace it, "
+                "or use `qa index add`"
+            )
+        articles = list(articles)
+        if not articles and not allow_empty:
+            raise QAError("nothing to index: no readable article in the given paths")
         set_id = f"s{time.time_ns():x}"
         dedup_params = _dedup_params(dedup or DedupSpec())
         sparse = self.supports_sparse()
@@ -394,8 +404,7 @@ class MilvusBackend:
                progress: bool = False, dedup: DedupSpec | None = None) -> tuple[MilvusStore, UpdateReport]:
         pointer = self.pointer()
         if pointer is None:
-            add = list(add)
-            store, report = self.build(add, embedder, spec, progress, dedup)
+            store, report = self.build(add, embedder, spec, progress, dedup, allow_empty=True)
             report.missing = list(dict.fromkeys(remove))
             return store, report
         check_embedder(pointer, embedder, str(self))
@@ -598,6 +607,10 @@ class MilvusStore:
     Every question reads the pointer once (`snapshot`) and runs all its queries at that generation,
     so replicas see updates at once without reloading, and never a half-written one.
     """
+
+    # The files backend's generation directory, which qa.serve.engine watches to reload; a Milvus
+    # store is never reloaded (every question reads the live generation), so there is none.
+    generation = None
 
     def __init__(self, backend: MilvusBackend, pointer: dict):
         self.backend = backend
