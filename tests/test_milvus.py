@@ -227,3 +227,77 @@ def test_unreachable_server_is_one_line(embedder):
     backend = MilvusBackend(f"http://127.0.0.1:{port}", "news_qa", timeout=2)
     with pytest.raises(QAError, match=f"127.0.0.1:{port}"):
         backend.exists()
+
+
+# ---- quotes and dates: speaker questions on Milvus answer as on the files backend ------------------
+
+SANDERS = "What did Sanders say about a second meeting?"
+
+
+@pytest.fixture(scope="module")
+def milvus_service(lite, embedder, reader):
+    from qa.answer import QAService
+
+    return QAService(lite, embedder=embedder, reader=reader)
+
+
+@pytest.mark.parametrize("question,history,filters", [
+    (SANDERS, [], None),
+    ("And what did she say about the letter?", [SANDERS], None),
+    ("What did Ellen Park say about the bridge cost?", [], None),  # reported speech, in a dated article
+    ("What did Ellen Park say about the bridge cost?", [], Filters(date_from="2024-03-01", date_to="2024-03-31")),
+    ("What did Ellen Park say about the bridge cost?", [], Filters(date_to="2024-01-01")),  # her article is later
+    ("What did Tom Reed say about the vote?", [], Filters(source="daily coast")),
+    ("What did Sanders say about the weather in Paris?", [], None),  # no quote on the topic
+    ("What did North Korea pledge at the summit?", [], None),  # no quotes by them: the reader answers
+    (SANDERS, [], Filters(source="Nobody")),
+    (SANDERS, [], Filters(date_from="2000-01-01")),  # the sample article has no date
+])
+def test_speaker_questions_answer_as_on_files_backend(milvus_service, service, question, history, filters):
+    mine = milvus_service.ask(question, history=history, filters=filters).to_dict()
+    assert mine == service.ask(question, history=history, filters=filters).to_dict()
+
+
+def test_quote_search_as_on_files_backend(milvus_service, service):
+    for speaker, about, filters in [("Ms Sanders", "the letter", None), ("Sarah Huckabee Sanders", None, None),
+                                    ("Ellen Park", None, Filters(source="City Herald", date_from="2024-03-05")),
+                                    ("Ellen Park", None, Filters(date_from="2024-03-06")), ("Nobody Atall", None, None)]:
+        mine = [r.to_dict() for r in milvus_service.speakers.search(speaker, about, filters, limit=50)]
+        assert mine == [r.to_dict() for r in service.speakers.search(speaker, about, filters, limit=50)], speaker
+    assert len(milvus_service.speakers.search("Sanders", limit=50)) >= 6
+    assert milvus_service.store.stats()["quotes"] == service.store.stats()["quotes"] > 6
+
+
+def test_quotes_follow_their_articles_and_replicas_see_them(scratch, embedder, reader):
+    from qa.answer import QAService
+
+    parks = article("parks", '"We will plant a thousand trees," Mayor Ann Lee said on Monday.', published="2024-06-03")
+    build_store(scratch, [parks, article("b", "Bananas are shipped from the port every week.")], embedder, SPEC)
+    replica = QAService(scratch, embedder=embedder, reader=reader)  # opened once, like a running server
+    store = open_store(scratch, embedder)
+    assert [q.speaker for q in store.quotes_of(store.snapshot(), "parks")] == ["Ann Lee"]
+    assert replica.ask("What did Ann Lee say about trees?").answer == "We will plant a thousand trees"
+    update_store(scratch, embedder, SPEC, add=[article("parks", "The mayor planted trees on Monday.")])
+    assert store.quotes_of(store.snapshot(), "parks") == []
+    assert replica.speakers.search("Ann Lee") == []  # the update is seen without reopening
+    update_store(scratch, embedder, SPEC, add=[parks])
+    assert [r.quote.speaker for r in replica.speakers.search("Mayor Lee")] == ["Ann Lee"]
+    update_store(scratch, embedder, SPEC, remove=["parks"])
+    assert replica.speakers.search("Ann Lee") == [] and store.quotes_of(store.snapshot(), "parks") == []
+
+
+def test_a_set_built_before_quotes_answers_without_them(scratch, embedder, reader):
+    from qa.answer import QAService
+    from qa.speakers import QuotesMissing
+
+    build_store(scratch, [article("parks", '"We will plant a thousand trees," Mayor Ann Lee said on Monday.')], embedder, SPEC)
+    backend = MilvusBackend(parse_location(scratch.store, scratch.index_dir).uri, "news_qa")
+    pointer = backend.pointer()
+    pointer.pop("quotes")  # as written before quotes were stored in Milvus
+    backend._switch(pointer)
+    service = QAService(scratch, embedder=embedder, reader=reader)
+    assert service.ask("What did Ann Lee say about trees?").quote is None
+    with pytest.raises(QuotesMissing, match="qa index build --replace"):
+        service.speakers.search("Ann Lee")
+    update_store(scratch, embedder, SPEC, add=[article("b", "Bananas are shipped from the port every week.")])
+    assert sorted(open_store(scratch, embedder).articles) == ["b", "parks"]  # updates still work there

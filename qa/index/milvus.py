@@ -13,6 +13,9 @@ Collections (NAME = the name in QA_STORE, default news_qa; SET = one build, e.g.
                         signature, LSH band keys and alternates' ids as scalar fields for lookups);
                         parts 1.. = the text in slices (a VARCHAR holds at most 64 KiB)
     NAME_SET_terms      one row per BM25 term: term, tid (its sparse dimension), df
+    NAME_SET_quotes     one row per attributed quote (qa.quotes): article_id, speaker keys (the
+                        words qa.quotes.speaker_keys finds it under, an ARRAY for lookups), the
+                        Quote as JSON; versioned like the articles it belongs to
 
 Guarantees, as for the files backend:
 
@@ -65,10 +68,12 @@ from ..embed import Embedder, passage_text
 from ..errors import IndexCorrupt, IndexExists, IndexIncompatible, IndexNotFound, QAError
 from ..ingest.dedup import DedupSpec, _band_keys
 from ..ingest.formats import is_whole_file
-from ..records import Article
+from ..quotes import EXTRACTOR_VERSION, speaker_keys
+from ..records import Article, Chunk, Quote
 from .store import IndexStore, UpdateReport
 
 EXTRA = "pip install 'news-qa[milvus]'"
+KINDS = ("chunks", "articles", "terms", "quotes")  # the collections of one SET
 FORMAT = "news-qa-milvus"
 FORMAT_VERSION = 1
 ALIVE = 2**62  # `died` of a row no generation has retired
@@ -82,6 +87,7 @@ QUERY_LIMIT = 16_384  # Milvus's largest query window
 # allow one ping per 5 minutes without calls and close the connection after two more, which
 # breaks a replica idle for ~30 s. Milvus itself accepts both; this suits both.
 GRPC_OPTIONS = {"grpc.keepalive_time_ms": 310_000}
+MAX_SPEAKER_KEYS = 64  # words a quote is found under (qa.quotes.speaker_keys: names' first/last words, role nouns)
 BM25_K1, BM25_B = 1.5, 0.75  # bm25s.BM25()'s defaults, which qa.retrieve uses
 
 
@@ -258,6 +264,17 @@ class MilvusBackend:
             [("v", "FLAT", "L2", {})],
         )
         self._create(
+            self.collection(set_id, "quotes"),
+            [("key", "VARCHAR", {"is_primary": True, "max_length": MAX_ID_BYTES + 40}),
+             ("article_id", "VARCHAR", {"max_length": MAX_ID_BYTES}),
+             ("speakers", "ARRAY", {"element_type": _pymilvus().DataType.VARCHAR, "max_capacity": MAX_SPEAKER_KEYS,
+                                    "max_length": 200}),
+             *versioned,
+             ("body", "VARCHAR", {"max_length": 65_535}),
+             ("v", "FLOAT_VECTOR", {"dim": 2})],
+            [("v", "FLAT", "L2", {})],
+        )
+        self._create(
             self.collection(set_id, "terms"),
             [("term", "VARCHAR", {"is_primary": True, "max_length": 512}),
              ("tid", "INT64", {}), ("df", "INT64", {}),
@@ -387,12 +404,13 @@ class MilvusBackend:
             "dedup": dedup_params, "sparse": sparse,
             "bm25": {"k1": BM25_K1, "b": BM25_B, "avgdl": None, "tokens": 0},
             "counts": {"articles": 0, "chunks": 0}, "next": {"chunk": 0, "term": 0},
+            "quotes": {"extractor_version": EXTRACTOR_VERSION},
             "created_at": now, "updated_at": now,
         }
         try:
             pointer, report = self._write(pointer, embedder, spec, articles, (), progress, dedup)
         except BaseException:
-            for kind in ("chunks", "articles", "terms"):
+            for kind in KINDS:
                 self.client.drop_collection(self.collection(set_id, kind))
             raise
         self._switch(pointer)
@@ -425,11 +443,15 @@ class MilvusBackend:
         snap = Snapshot(pointer)
         fresh = pointer["counts"]["articles"] == 0 and pointer["generation"] == 0
         before = {} if fresh else self._affected(snap, add, remove, dedup)
+        quoted = bool(pointer.get("quotes"))  # sets built before quotes have no quotes collection
         view = IndexStore(
             embedder.name, embedder.dim, spec,
             articles={k: a for k, (a, _) in before.items()},
             signatures={k: np.asarray(m["signature"], dtype=np.uint32) for k, (_, m) in before.items() if m.get("signature")},
             signature_params=pointer["dedup"]["signature_params"],
+            # the affected articles' stored quotes, so that only new and changed articles are extracted
+            quotes=self.quotes_of(snap, list(before)) if quoted else None,
+            quotes_version=pointer["quotes"]["extractor_version"] if quoted else None,
         )
         report = view.remove(remove)
         added = view.add(add, embedder, progress=progress, dedup=dedup)
@@ -449,7 +471,11 @@ class MilvusBackend:
         self._retire(snap, "articles", "article_id", retired_articles, g)
         self._insert_chunks(pointer, view, g, retired_chunks, fresh)
         self._insert_articles(pointer, view, changed, g)
-        for kind in ("chunks", "articles", "terms"):  # seal what was written: queries then skip the write buffer
+        if quoted:  # quotes follow their articles: retired and written with them
+            retired_quotes = self._retire(snap, "quotes", "article_id", retired_articles, g)
+            written = self._insert_quotes(pointer, view, changed, g)
+            pointer["counts"]["quotes"] = pointer["counts"].get("quotes", 0) + written - len(retired_quotes)
+        for kind in self._kinds(pointer):  # seal what was written: queries then skip the write buffer
             self.client.flush(self.collection(pointer["set"], kind))
         pointer["counts"]["articles"] += len(changed) - len(retired_articles)
         pointer["generation"] = g
@@ -578,15 +604,49 @@ class MilvusBackend:
         for i in range(0, len(rows), BATCH):
             self.client.insert(coll, rows[i:i + BATCH])
 
+    def _insert_quotes(self, pointer: dict, view: IndexStore, articles: list[Article], g: int) -> int:
+        rows = []
+        for article in articles:
+            for n, q in enumerate((view.quotes or {}).get(article.id, ())):
+                rows.append({
+                    "key": f"{g:x}:{n}:{article.id}", "article_id": article.id,
+                    "speakers": sorted(k[:200] for k in speaker_keys(q))[:MAX_SPEAKER_KEYS],
+                    "born": g, "died": ALIVE, "body": json.dumps(q.to_dict(), ensure_ascii=False), "v": [0.0, 0.0],
+                })
+        coll = self.collection(pointer["set"], "quotes")
+        for i in range(0, len(rows), BATCH):
+            self.client.insert(coll, rows[i:i + BATCH])
+        return len(rows)
+
+    def quotes_of(self, snap: Snapshot, article_ids: Iterable[str]) -> dict[str, list[Quote]]:
+        """The quotes of these articles at this snapshot, in text order (every id gets a list)."""
+        ids = list(article_ids)
+        rows = self.query_in(self.collection(snap.set, "quotes"), "article_id", ids, snap.visible, ["body"]) if ids else []
+        found: dict[str, list[Quote]] = {i: [] for i in ids}
+        for quote in _quotes(rows):
+            found.setdefault(quote.article_id, []).append(quote)
+        return found
+
+    def quotes_with_speakers(self, snap: Snapshot, keys: Iterable[str]) -> list[Quote]:
+        """The quotes found under any of these speaker keys (qa.quotes.speaker_keys), by article and position."""
+        keys = sorted({k[:200] for k in keys})
+        if not keys:
+            return []
+        expr = f"{snap.visible} and array_contains_any(speakers, [{', '.join(quote(k) for k in keys)}])"
+        return _quotes(self.query_all(self.collection(snap.set, "quotes"), expr, ["body"]))
+
+    def _kinds(self, pointer: dict) -> tuple[str, ...]:
+        return KINDS if pointer.get("quotes") else ("chunks", "articles", "terms")
+
     def _collect(self, snap: Snapshot, previous: int) -> None:
         """Delete rows no reader can see any more: retired before the previous generation."""
-        for kind in ("chunks", "articles"):
+        for kind in ("chunks", "articles", "quotes") if snap.pointer.get("quotes") else ("chunks", "articles"):
             self.client.delete(self.collection(snap.set, kind), filter=f"died <= {previous}")
 
     def _drop_sets(self, keep: set[str]) -> None:
         prefix = f"{self.name}_s"
         for name in self.client.list_collections():
-            if name.startswith(prefix) and name.rsplit("_", 1)[-1] in ("chunks", "articles", "terms"):
+            if name.startswith(prefix) and name.rsplit("_", 1)[-1] in KINDS:
                 set_id = name[len(self.name) + 1:].rsplit("_", 1)[0]
                 if set_id not in keep:
                     self.client.drop_collection(name)
@@ -652,6 +712,7 @@ class MilvusStore:
             "updated_at": snap.pointer["updated_at"],
             "sources": sorted({h["source"] for h in heads if h.get("source")}),
             "alternates": sum(len(h.get("alternates") or ()) for h in heads),
+            "quotes": snap.pointer["counts"].get("quotes", 0) if self.has_quotes(snap) else None,
             "store": str(self.backend),
             "generation": snap.generation,
         }
@@ -705,6 +766,36 @@ class MilvusStore:
     def fetch_articles(self, snap: Snapshot, ids: Iterable[str]) -> dict[str, Article]:
         return self.backend.articles(snap, ids)
 
+    # ---- quotes (qa.speakers reads them through these, one snapshot per question) ----------------
+
+    @staticmethod
+    def has_quotes(snap: Snapshot) -> bool:
+        """False for a set built before quotes were stored in Milvus (rebuild it to add them)."""
+        return bool(snap.pointer.get("quotes"))
+
+    def article_map(self, snap: Snapshot) -> ArticleMap:
+        return ArticleMap(self.backend, snap)
+
+    @milvus_errors
+    def quotes_with_speakers(self, snap: Snapshot, keys: Iterable[str]) -> list[Quote]:
+        return self.backend.quotes_with_speakers(snap, keys) if self.has_quotes(snap) else []
+
+    @milvus_errors
+    def quotes_of(self, snap: Snapshot, article_id: str) -> list[Quote]:
+        return self.backend.quotes_of(snap, [article_id])[article_id] if self.has_quotes(snap) else []
+
+    @milvus_errors
+    def chunk_spans(self, snap: Snapshot, article_id: str) -> list[tuple[int, int, int]]:
+        """The article's chunks as (id, start, end), in text order."""
+        rows = self.backend.query_in(self.backend.collection(snap.set, "chunks"), "article_id", [article_id], snap.visible,
+                                     ["id", "start", "end"])
+        return sorted((int(r["id"]), int(r["start"]), int(r["end"])) for r in rows)
+
+    @milvus_errors
+    def chunk_vectors(self, snap: Snapshot, ids: Iterable[int]) -> dict[int, np.ndarray]:
+        rows = self.backend.query_in(self.backend.collection(snap.set, "chunks"), "id", ids, snap.visible, ["id", "dense"])
+        return {int(r["id"]): np.asarray(r["dense"], dtype=np.float32) for r in rows}
+
 
 class ArticleMap(Mapping):
     """The articles of one generation as a read-only mapping; lookups and iteration query Milvus."""
@@ -712,12 +803,20 @@ class ArticleMap(Mapping):
     def __init__(self, backend: MilvusBackend, snap: Snapshot):
         self.backend = backend
         self.snap = snap
+        self._fetched: dict[str, Article] = {}  # one generation never changes: what was read once stays right
 
     def __getitem__(self, article_id: str) -> Article:
-        found = self.backend.articles(self.snap, [article_id])
-        if article_id not in found:
+        if article_id not in self._fetched:
+            self._fetched.update(self.backend.articles(self.snap, [article_id]))
+        if article_id not in self._fetched:
             raise KeyError(article_id)
-        return found[article_id]
+        return self._fetched[article_id]
+
+    def fetch(self, article_ids: Iterable[str]) -> None:
+        """Read these articles in one query (later lookups are then answered from memory)."""
+        missing = [i for i in dict.fromkeys(article_ids) if i not in self._fetched]
+        if missing:
+            self._fetched.update(self.backend.articles(self.snap, missing))
 
     def __len__(self) -> int:
         return int(self.snap.pointer["counts"]["articles"])
@@ -796,6 +895,15 @@ def _assemble(parts: list[dict], with_meta: bool = False) -> dict:
             raise IndexCorrupt(f"article {article_id[:60]!r} in Milvus is damaged ({type(exc).__name__}); rebuild the index") from None
         out[article_id] = (article, extra) if with_meta else article
     return out
+
+
+def _quotes(rows: Iterable[dict]) -> list[Quote]:
+    """Quote rows → Quotes, by article and position (what the files backend's order is within an article)."""
+    try:
+        quotes = [Quote.from_dict(json.loads(row["body"])) for row in rows]
+    except (KeyError, ValueError, TypeError) as exc:
+        raise IndexCorrupt(f"a quote in Milvus is damaged ({type(exc).__name__}); rebuild the index") from None
+    return sorted(quotes, key=lambda q: (q.article_id, q.start, q.end))
 
 
 def _origin_key(origin: str | None) -> str:
