@@ -71,6 +71,9 @@ class Settings:
     # of X's quotes by a cheap first pass are scored with the embedder.
     quote_threshold: float = 0.4
     quote_candidates: int = 12
+    # Chat (qa.serve.ui): QA_EXAMPLES, example questions separated by "|"; empty = drawn from the
+    # index (the newest articles' headlines).
+    examples: str = ""
     # ---- Store backend and scale-out (qa.index.base, docs/scaling.md) ----
     # QA_STORE: "" = FAISS + files in index_dir (the embedded default); "milvus://host:port[/name]" =
     # a Milvus server over gRPC; a path ending in .db = a milvus-lite file.
