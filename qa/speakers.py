@@ -288,18 +288,25 @@ class LiveQuoteBook(QuoteBook):
 
     def _keyed(self, keys: Sequence[str]) -> list[Quote]:
         quotes = self.store.quotes_with_speakers(self._snapshot(), keys)
-        self._articles.fetch(q.article_id for q in quotes)  # their articles in one query
+        self._chunks_of({q.article_id for q in quotes})  # their articles and chunks: one query each, not one per quote
         return quotes
 
     def quotes_of(self, article_id: str) -> list[Quote]:
         return self.store.quotes_of(self._snapshot(), article_id)
 
     def chunks_of(self, article_id: str) -> list:
-        if article_id not in self._spans:
-            text = self.articles[article_id].text
-            self._spans[article_id] = [Chunk(i, article_id, text[s:e], s, e)
-                                       for i, s, e in self.store.chunk_spans(self._snapshot(), article_id)]
+        self._chunks_of([article_id])
         return self._spans[article_id]
+
+    def _chunks_of(self, article_ids) -> None:
+        missing = [a for a in article_ids if a not in self._spans]
+        if not missing:
+            return
+        snap = self._snapshot()
+        self._articles.fetch(missing)
+        for article_id, spans in self.store.chunk_spans(snap, missing).items():
+            text = self.articles[article_id].text
+            self._spans[article_id] = [Chunk(i, article_id, text[s:e], s, e) for i, s, e in spans]
 
     def chunk_vectors(self, quotes: list[Quote]) -> np.ndarray:
         chunks = [self.chunk_at(q.article_id, q.start, q.end) for q in quotes]

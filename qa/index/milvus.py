@@ -785,11 +785,14 @@ class MilvusStore:
         return self.backend.quotes_of(snap, [article_id])[article_id] if self.has_quotes(snap) else []
 
     @milvus_errors
-    def chunk_spans(self, snap: Snapshot, article_id: str) -> list[tuple[int, int, int]]:
-        """The article's chunks as (id, start, end), in text order."""
-        rows = self.backend.query_in(self.backend.collection(snap.set, "chunks"), "article_id", [article_id], snap.visible,
-                                     ["id", "start", "end"])
-        return sorted((int(r["id"]), int(r["start"]), int(r["end"])) for r in rows)
+    def chunk_spans(self, snap: Snapshot, article_ids: Iterable[str]) -> dict[str, list[tuple[int, int, int]]]:
+        """Each article's chunks as (id, start, end), in text order (one query for all of them)."""
+        ids = list(article_ids)
+        found: dict[str, list[tuple[int, int, int]]] = {i: [] for i in ids}
+        for r in self.backend.query_in(self.backend.collection(snap.set, "chunks"), "article_id", ids, snap.visible,
+                                       ["id", "article_id", "start", "end"]):
+            found.setdefault(r["article_id"], []).append((int(r["id"]), int(r["start"]), int(r["end"])))
+        return {i: sorted(spans, key=lambda c: (c[1], c[0])) for i, spans in found.items()}
 
     @milvus_errors
     def chunk_vectors(self, snap: Snapshot, ids: Iterable[int]) -> dict[int, np.ndarray]:
