@@ -117,30 +117,46 @@ FOLLOW_SYMLINKS = click.option(
 @FOLLOW_SYMLINKS
 @STRICT_OPTION
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="Embed in this process, or with Ray Data actors (extra .[ray]; a cluster via RAY_ADDRESS).")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Ray: embedding actors (one model each) [default: the CPUs Ray sees].")
+@click.option("--ray-address", envvar="RAY_ADDRESS", default=None,
+              help="Ray: the cluster to run on [default: $RAY_ADDRESS, else a local Ray with --workers CPUs].")
 @user_errors
 def index_build(paths: tuple[str, ...], index_dir: Path | None, replace: bool, follow_symlinks: bool | None,
-                strict: bool, quiet: bool) -> None:
+                strict: bool, quiet: bool, engine: str, workers: int | None, ray_address: str | None) -> None:
     """Build a fresh index from files, folders, feeds and URLs.
 
     Reads .txt .md .html .json .jsonl .csv .rss .atom .xml files (folders recursively) and http(s)://
-    pages and feeds.
+    pages and feeds. The index goes to --index/QA_INDEX_DIR, or to the Milvus store QA_STORE names
+    (docs/scaling.md).
     """
     from .embed import Embedder
-    from .index import build_index, write_lock
+    from .index import build_store
+    from .index.base import chunk_count, location, writing
 
     settings = _settings(index_dir=index_dir, follow_symlinks=follow_symlinks)
     embedder = Embedder.from_settings(settings)
-    # The lock first: a second writer fails at once, not after ingesting everything.
-    with _removed_unless_built(settings.index_dir), write_lock(settings.index_dir), \
-            _ingesting(paths, settings, strict) as ingested:
-        store, report = build_index(
-            ingested, settings.index_dir, embedder, ChunkSpec.from_settings(settings),
-            progress=not quiet, dedup=_dedup(settings), replace=replace, keep=settings.keep_generations, lock_held=True,
-        )
+    if engine == "ray":
+        from .distributed import RayEmbedder
+
+        embedder = RayEmbedder(embedder, workers=workers, address=ray_address)
+    try:
+        # The lock first: a second writer fails at once, not after ingesting everything.
+        with _removed_unless_built(settings.index_dir), writing(settings), \
+                _ingesting(paths, settings, strict) as ingested:
+            store, report = build_store(
+                settings, ingested, embedder, ChunkSpec.from_settings(settings),
+                progress=not quiet, dedup=_dedup(settings), replace=replace, lock_held=True,
+            )
+    finally:
+        if engine == "ray":
+            embedder.shutdown()
     click.echo(
         f"Indexed {plural(len(store.articles), 'article')} ({plural(len(report.unchanged), 'duplicate')} merged, "
         f"{plural(len(report.collapsed), 'near-duplicate')} collapsed), "
-        f"{plural(len(store.chunks), 'chunk')}, skipped {len(ingested.skipped)} → {shown_path(settings.index_dir)}"
+        f"{plural(chunk_count(store), 'chunk')}, skipped {len(ingested.skipped)} → {_shown_store(settings)}"
     )
     _exit_partial(ingested.skipped)
 
@@ -160,14 +176,15 @@ def index_add(paths: tuple[str, ...], index_dir: Path | None, follow_symlinks: b
     articles collapsed into them.
     """
     from .embed import Embedder
-    from .index import update_index, write_lock
+    from .index import update_store
+    from .index.base import chunk_count, writing
 
     settings = _settings(index_dir=index_dir, follow_symlinks=follow_symlinks)
     embedder = Embedder.from_settings(settings)
-    with write_lock(settings.index_dir), _ingesting(paths, settings, strict) as ingested:
-        store, report = update_index(
-            settings.index_dir, embedder, ChunkSpec.from_settings(settings), add=ingested, progress=not quiet,
-            dedup=_dedup(settings), keep=settings.keep_generations, lock_held=True,
+    with writing(settings), _ingesting(paths, settings, strict) as ingested:
+        store, report = update_store(
+            settings, embedder, ChunkSpec.from_settings(settings), add=ingested, progress=not quiet,
+            dedup=_dedup(settings), lock_held=True,
         )
     if not ingested.count:
         raise click.ClickException("nothing to add: no readable article in the given paths; the index is unchanged")
@@ -175,7 +192,7 @@ def index_add(paths: tuple[str, ...], index_dir: Path | None, follow_symlinks: b
         f"Added {len(report.added)}, updated {len(report.updated)}, unchanged {len(report.unchanged)}, "
         f"collapsed {len(report.collapsed)}, "
         f"skipped {len(ingested.skipped)}; {plural(report.chunks_added, 'new chunk')}; "
-        f"index now {plural(len(store.articles), 'article')}, {plural(len(store.chunks), 'chunk')}"
+        f"index now {plural(len(store.articles), 'article')}, {plural(chunk_count(store), 'chunk')}"
     )
     _exit_partial(ingested.skipped)
 
@@ -227,6 +244,8 @@ def index_watch(feeds: tuple[str, ...], index_dir: Path | None, every: float, ro
     from .ingest import IngestLimits
 
     settings = _settings(index_dir=index_dir)
+    _files_only(settings, "qa index watch keeps its state beside a QA_INDEX_DIR index; with QA_STORE, "
+                "run `qa index add FEED...` on a schedule instead (one writer at a time)")
     embedder = Embedder.from_settings(settings)
 
     def on_round(report) -> None:
@@ -243,6 +262,26 @@ def index_watch(feeds: tuple[str, ...], index_dir: Path | None, every: float, ro
         click.echo(f"Stopped after {plural(len(reports), 'round')}.")
     if reports and reports[-1].error:
         sys.exit(1)
+
+
+MILVUS_HISTORY = ("generations, history, rollback and repair belong to a QA_INDEX_DIR index; a Milvus store "
+                  "keeps one live generation (docs/scaling.md)")
+
+
+def _shown_store(settings: Settings) -> str:
+    """Where the index is, for messages: the folder as typed, or the Milvus store."""
+    from .index.base import location
+
+    loc = location(settings)
+    return shown_path(settings.index_dir) if loc.kind == "files" else str(loc)
+
+
+def _files_only(settings: Settings, message: str) -> None:
+    """Commands that work on the files in QA_INDEX_DIR refuse a QA_STORE with a one-line hint."""
+    from .index.base import location
+
+    if location(settings).kind != "files":
+        raise QAError(message)
 
 
 def _fetcher(settings: Settings):
@@ -271,19 +310,20 @@ def index_remove(article_ids: tuple[str, ...], index_dir: Path | None) -> None:
     """
     from .embed import Embedder
     from .errors import IndexNotFound
-    from .index import index_exists, list_generations, update_index
+    from .index import list_generations, store_exists, update_store
+    from .index.base import chunk_count, location
 
     settings = _settings(index_dir=index_dir)
-    if not index_exists(settings.index_dir) and not list_generations(settings.index_dir):
-        raise IndexNotFound(f"no index in {shown_path(settings.index_dir)}")
+    loc = location(settings)
+    if not store_exists(settings) and not (loc.kind == "files" and list_generations(settings.index_dir)):
+        raise IndexNotFound(f"no index in {_shown_store(settings)}")
     embedder = Embedder.from_settings(settings)
-    store, report = update_index(settings.index_dir, embedder, ChunkSpec.from_settings(settings), remove=article_ids,
-                                 keep=settings.keep_generations)
+    store, report = update_store(settings, embedder, ChunkSpec.from_settings(settings), remove=article_ids)
     for missing in report.missing:
         click.echo(f"not in the index: {missing}", err=True)
     click.echo(
         f"Removed {len(report.removed)}; index now {plural(len(store.articles), 'article')}, "
-        f"{plural(len(store.chunks), 'chunk')}"
+        f"{plural(chunk_count(store), 'chunk')}"
     )
     if report.missing:
         sys.exit(EXIT_PARTIAL if report.removed else EXIT_ERROR)
@@ -299,13 +339,15 @@ def index_upgrade(index_dir: Path | None, requote: bool) -> None:
     from .errors import IndexNotFound
 
     settings = _settings(index_dir=index_dir)
+    _files_only(settings, "qa index upgrade works on a QA_INDEX_DIR index; a Milvus store gets quotes "
+                "from `qa index build --replace`")
     if not index_exists(settings.index_dir):
         raise IndexNotFound(f"no index in {shown_path(settings.index_dir)}")
     with write_lock(settings.index_dir):
-        store = IndexStore.load(settings.index_dir)
+        store = IndexStore.load(settings.index_dir, writable=True)
         extracted = store.refresh_quotes(everything=requote)
         if extracted:
-            store.save(settings.index_dir)
+            store.save(settings.index_dir, settings.keep_generations, ann_threshold=settings.ann_threshold)
     if extracted:
         click.echo(f"Extracted {plural(store.stats()['quotes'], 'quote')} from {plural(extracted, 'article')} "
                    f"→ {shown_path(settings.index_dir)}")
@@ -320,11 +362,12 @@ def index_upgrade(index_dir: Path | None, requote: bool) -> None:
 @user_errors
 def index_stats(index_dir: Path | None, as_json: bool, ids: bool) -> None:
     """Show what the index holds."""
-    from .index import IndexStore
+    from .index import open_store
+    from .index.base import location
 
     settings = _settings(index_dir=index_dir)
-    store = IndexStore.load(settings.index_dir)
-    stats = store.stats() | {"index_dir": str(settings.index_dir)}
+    store = open_store(settings)
+    stats = store.stats() | ({"index_dir": str(settings.index_dir)} if location(settings).kind == "files" else {})
     if ids:
         stats["ids"] = [{"id": a.id, "title": a.title} for a in store.articles.values()]
     if as_json:
@@ -347,6 +390,7 @@ def index_history(index_dir: Path | None, as_json: bool) -> None:
     from .index import history
 
     settings = _settings(index_dir=index_dir)
+    _files_only(settings, MILVUS_HISTORY)
     rows = history(settings.index_dir)
     if as_json:
         click.echo(json.dumps([r.to_dict() for r in rows], indent=2))
@@ -370,6 +414,7 @@ def index_rollback(generation: str | None, index_dir: Path | None) -> None:
     from .index import IndexStore, rollback
 
     settings = _settings(index_dir=index_dir)
+    _files_only(settings, MILVUS_HISTORY)
     old, new = rollback(settings.index_dir, generation)
     store = IndexStore.load(settings.index_dir, generation=new)
     undo = f"; {old} is kept: `qa index rollback {old}` undoes this" if old else ""
@@ -384,6 +429,7 @@ def index_repair(index_dir: Path | None) -> None:
     from .index import IndexStore, repair
 
     settings = _settings(index_dir=index_dir)
+    _files_only(settings, MILVUS_HISTORY)
     old, new = repair(settings.index_dir)
     store = IndexStore.load(settings.index_dir, generation=new)
     if old == new:
