@@ -43,7 +43,7 @@ def test_ask_returns_the_cli_json(client, service):
     assert r.status_code == 200 and r.headers["content-type"] == "application/json"
     body = r.json()
     assert body == service.ask(SANDERS).to_dict()  # what `qa ask --json` prints
-    assert list(body) == ["question", "answer", "found", "score", "citations", "alternatives"]
+    assert list(body) == ["question", "answer", "found", "score", "citations", "alternatives", "time_window"]
     c = body["citations"][0]
     assert c["passage"][c["answer_start"] : c["answer_end"]] == body["answer"]
     assert "There is not a second meeting" in c["passage"]
@@ -70,8 +70,18 @@ def test_ask_with_history_k_and_filters(client):
                                           "filters": {"date_from": "2030-01-01", "date_to": "2030-12-31"}})
     assert none.status_code == 200 and none.json() == {
         "question": "When will the bridge open?", "answer": None, "found": False, "score": 0.0,
-        "citations": [], "alternatives": [],
+        "citations": [], "alternatives": [], "time_window": None,
     }
+
+
+def test_ask_as_of(client):
+    r = client.post("/api/ask", json={"question": "How much will the bridge cost this week?", "as_of": "2024-03-07"})
+    assert r.status_code == 200
+    assert r.json()["time_window"] == {"from": "2024-03-04", "to": "2024-03-07", "reason": "this week"}
+    assert r.json()["answer"] == "40 million pounds"
+    earlier = client.post("/api/ask", json={"question": "How much will the bridge cost?", "as_of": "2024-01-01T09:00:00Z"})
+    assert earlier.json()["time_window"]["to"] == "2024-01-01"
+    assert all(c["article_id"] != "herald-bridge" for c in earlier.json()["citations"])
 
 
 def _long(n):
@@ -97,6 +107,8 @@ BAD_REQUESTS = [
     ({"question": "q", "filters": {"date_from": "2024-02-01", "date_to": "2024-01-01"}}, "date_from is after date_to"),
     ({"question": "q", "filters": {"sauce": "x"}}, "Extra inputs"),
     ({"question": "q", "questoin": "typo"}, "Extra inputs"),
+    ({"question": "q", "as_of": "next week"}, "as-of must be an ISO date"),
+    ({"question": "q", "as_of": 20240320}, "valid string"),
     ({"question": "q", "history": "What did Sanders say?"}, "valid list"),
     ({"question": "q", "history": [{"role": "system", "content": "x"}]}, "history.0"),
     ({"question": "q", "history": [_long(20_001)]}, "history.0"),

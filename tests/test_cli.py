@@ -28,8 +28,8 @@ def index_dir(tmp_path):
 def test_ask_json_shape(sample_index):
     result = run("ask", "Where was the summit held?", "--index", sample_index, "--json")
     data = json.loads(result.stdout)
-    assert list(data) == ["question", "answer", "found", "score", "citations", "alternatives"]
-    assert data["question"] == "Where was the summit held?"
+    assert list(data) == ["question", "answer", "found", "score", "citations", "alternatives", "time_window"]
+    assert data["question"] == "Where was the summit held?" and data["time_window"] is None
     assert data["answer"] == "Singapore" and data["found"] is True
     assert isinstance(data["score"], float) and 0 <= data["score"] <= 1
     [citation, *_] = data["citations"]
@@ -45,6 +45,24 @@ def test_ask_json_shape(sample_index):
 def test_ask_not_found_json(sample_index):
     data = json.loads(run("ask", "What is the capital of Peru?", "--index", sample_index, "--json").stdout)
     assert data["found"] is False and data["answer"] is None and data["citations"] == []
+
+
+def test_ask_as_of(sample_index):
+    week = json.loads(run("ask", "How much will the bridge cost this week?", "--index", sample_index,
+                          "--as-of", "2024-03-07", "--json").stdout)
+    assert week["time_window"] == {"from": "2024-03-04", "to": "2024-03-07", "reason": "this week"}
+    assert week["answer"] == "40 million pounds"
+    before = json.loads(run("ask", "How much will the bridge cost?", "--index", sample_index,
+                            "--as-of", "2024-01-01", "--json").stdout)
+    assert before["time_window"] == {"from": None, "to": "2024-01-01", "reason": "as of 1 January 2024"}
+    assert all(c["article_id"] != "herald-bridge" for c in before["citations"])  # published in March 2024
+    human = run("ask", "How much will the bridge cost this week?", "--index", sample_index, "--as-of", "2024-03-07").stdout
+    assert human.startswith("[articles from 4–7 March 2024 (this week)]")
+
+
+def test_ask_bad_as_of(sample_index):
+    result = CliRunner().invoke(cli, ["ask", "Who?", "--index", str(sample_index), "--as-of", "next Tuesday"])
+    assert result.exit_code == 2 and "as-of must be an ISO date" in result.output
 
 
 def test_ask_human_output_with_filters(sample_index):

@@ -56,8 +56,10 @@ class Engine:
         k: int | None = None,
         filters: Filters | None = None,
         timeout: float | None = None,
+        as_of=None,
     ) -> Answer:
-        """Answer `question` (a follow-up retrieves with the conversation); one question at a time."""
+        """Answer `question` (a follow-up retrieves with the conversation) as of `as_of` (default now);
+        one question at a time."""
         question = self._service.validate(question)
         k = self.settings.top_k if k is None else k
         if not 1 <= k <= self.settings.max_k:
@@ -65,7 +67,7 @@ class Engine:
         if not self._lock.acquire(timeout=LOCK_TIMEOUT_S if timeout is None else timeout):
             raise Busy("the server is busy answering other questions; try again shortly")
         try:
-            answer = self._reload_if_changed().ask(question, k, filters, history)
+            answer = self._reload_if_changed().ask(question, k, filters, history, as_of=as_of)
         finally:
             self._lock.release()
         self.ready.set()
@@ -86,7 +88,8 @@ class Engine:
         if current._store is not None or generation is None or generation == self._generation:
             return current
         try:
-            fresh = QAService(current.settings, embedder=current.embedder, reader=current.reader)
+            fresh = QAService(current.settings, embedder=current.embedder, reader=current.reader,
+                              calibration=current.calibration)
             fresh.store
         except QAError as exc:
             log.warning("index changed on disk but could not be loaded; still serving the previous one: %s", exc)

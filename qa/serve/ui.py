@@ -17,7 +17,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Iterator
 
 from ..errors import InvalidQuestion, QAError
-from ..records import Answer, Citation
+from ..records import Answer, Citation, TimeWindow
+from ..timeframe import describe
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -30,7 +31,7 @@ SAMPLE_QUESTIONS = [
     "Where was the summit held?",
     "What did North Korea pledge at the summit?",
 ]
-CONFIDENCE_LEVELS = ((0.75, "high"), (0.65, "medium"), (0.0, "low"))
+CONFIDENCE_LEVELS = ((0.8, "high"), (0.5, "medium"), (0.0, "low"))  # on the calibrated score: P(right)
 MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>$])")
 
 CSS = """
@@ -51,6 +52,7 @@ CSS = """
   border-right-color: transparent; border-radius: 50%; animation: qa-spin .8s linear infinite; vertical-align: -.1em; }
 @keyframes qa-spin { to { transform: rotate(360deg); } }
 .qa-error { color: #b91c1c; }
+.qa-time { font-size: .85em; opacity: .75; margin: 0 0 .3em; }
 """
 EMBED_CSS = CSS + "footer { display: none !important; } .gradio-container { padding: 0 !important; }"
 
@@ -95,13 +97,19 @@ def render_source(c: Citation) -> str:
     return f"<li>{head}" + (f' <span class="qa-meta">· {meta}</span>' if meta else "") + "</li>"
 
 
+def render_time_window(window: TimeWindow | None) -> str:
+    """The dates the question was read as asking about, one line ("articles from 16–22 March 2024 (this week)")."""
+    return f'<div class="qa-time">{text(describe(window))}</div>' if window else ""
+
+
 def render_answer(answer: Answer) -> str:
     """One chat bubble: answer + confidence, the highlighted passage, sources, collapsed extras."""
     if not answer.found or not answer.citations:
-        return NOT_FOUND
+        return f'<div class="qa-answer">{render_time_window(answer.time_window)}{NOT_FOUND}</div>' if answer.time_window else NOT_FOUND
     level = confidence_label(answer.score)
     parts = [
         '<div class="qa-answer">',
+        render_time_window(answer.time_window),
         f'<div class="qa-head"><strong class="qa-text">{text(answer.answer or "")}</strong>'
         f'<span class="qa-conf qa-conf-{level}" title="score {answer.score:.2f}">{level} confidence · {answer.score:.2f}</span></div>',
         render_passage(answer.citations[0]),
