@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime
 from functools import cached_property
 
@@ -17,6 +18,7 @@ from .records import Alternative, Answer, Citation, Passage, TimeWindow
 from .retrieve import Filters, Retriever
 from .index import IndexStore
 from .selection import Calibration, Candidate, candidates, normalize_answer
+from .speakers import SpeakerAnswerer
 from .timeframe import time_window
 
 __all__ = ["QAService", "compose_answer", "normalize_answer"]
@@ -41,6 +43,10 @@ class QAService:
     @cached_property
     def retriever(self) -> Retriever:
         return Retriever(self.store, self.embedder, self.settings.candidates, self.settings.rrf_k)
+
+    @cached_property
+    def speakers(self) -> SpeakerAnswerer:
+        return SpeakerAnswerer.from_settings(self.settings, self.store, self.embedder)
 
     @cached_property
     def reader(self) -> Reader:
@@ -76,6 +82,13 @@ class QAService:
         query = contextualize(question, history or [])
         passages = self.retriever.retrieve(query, k, filters, window)
         read = self.read(question, passages, window)
+        # A question for someone's words is answered with their quote (qa.speakers), else as usual.
+        quoted = self.speakers.answer(question, history or [], passages, read, filters)
+        if quoted is not None:
+            if not quoted.found:  # the reader's answer cannot be the speaker's words: say how close the best came
+                ranked = select(passages, read, self.calibration, window)
+                quoted = replace(quoted, score=ranked[0].probability if ranked else 0.0)
+            return replace(quoted, time_window=window)
         return compose_answer(question, passages, read, self.calibration, self.settings.found_threshold, window)
 
     def read(self, question: str, passages: list[Passage], window: TimeWindow | None = None) -> ReaderOutput:

@@ -31,3 +31,11 @@ class InvalidQuestion(QAError):
 
 class ModelNotFound(QAError):
     pass
+
+
+class IndexUnreadable(IndexLoadError):
+    """The index files exist but cannot be read (permissions, I/O error): not damage, no rebuild needed."""
+
+
+class IndexExists(QAError):
+    """`qa index build` would replace an existing index and was not told to (--replace)."""

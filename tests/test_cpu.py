@@ -37,6 +37,24 @@ def test_fuse_linears_keeps_outputs_and_fuses_only_exact_gelu(act, gelu_fused):
     assert torch.allclose(got, expected, atol=0.05, rtol=0.02)
 
 
+def test_without_the_fused_op_bfloat16_models_run_aten_linears(monkeypatch):
+    """The fallback wherever oneDNN's fused linear is missing (forced here, so it runs on every CPU)."""
+    import qa.models.cpu
+
+    monkeypatch.setattr(qa.models.cpu, "fused_linear_works", lambda: False)
+    torch.manual_seed(0)
+    block = Block(nn.GELU())
+    x = torch.randn(4, 7, 32)
+    with torch.inference_mode():
+        expected = block.to(torch.bfloat16).eval()(x.to(torch.bfloat16)).float()
+        prepared = prepare_model(Block(nn.GELU()).requires_grad_(False), torch.bfloat16)
+        prepared.load_state_dict(block.state_dict())
+        got = prepared(x.to(torch.bfloat16)).float()
+    assert not any(isinstance(m, FusedLinear) for m in prepared.modules())
+    assert isinstance(prepared.dense, nn.Linear) and isinstance(prepared.intermediate_act_fn, nn.GELU)
+    assert torch.equal(got, expected)
+
+
 def test_float32_models_are_left_alone():
     block = prepare_model(Block(nn.GELU()), torch.float32)
     assert isinstance(block.dense, nn.Linear) and not block.training

@@ -53,6 +53,7 @@ CSS = """
 @keyframes qa-spin { to { transform: rotate(360deg); } }
 .qa-error { color: #b91c1c; }
 .qa-time { font-size: .85em; opacity: .75; margin: 0 0 .3em; }
+.qa-quote-by { margin: -.2em 0 .4em; font-style: italic; }
 """
 EMBED_CSS = CSS + "footer { display: none !important; } .gradio-container { padding: 0 !important; }"
 
@@ -89,6 +90,16 @@ def render_passage(c: Citation) -> str:
     )
 
 
+def render_quote(answer: Answer) -> str:
+    """The speaker under a quotation answer: "— Sarah Sanders, White House spokeswoman" ("" otherwise)."""
+    q = answer.quote
+    if q is None:
+        return ""
+    who = text(q.speaker) + (f", {text(q.role)}" if q.role else "")
+    how = "reported speech" if q.kind == "reported" else text(q.cue)
+    return f'<div class="qa-quote-by">— {who} <span class="qa-meta">({how})</span></div>'
+
+
 def render_source(c: Citation) -> str:
     title = text(c.title or c.article_id)
     url = safe_url(c.url)
@@ -112,6 +123,7 @@ def render_answer(answer: Answer) -> str:
         render_time_window(answer.time_window),
         f'<div class="qa-head"><strong class="qa-text">{text(answer.answer or "")}</strong>'
         f'<span class="qa-conf qa-conf-{level}" title="score {answer.score:.2f}">{level} confidence · {answer.score:.2f}</span></div>',
+        render_quote(answer),
         render_passage(answer.citations[0]),
     ]
     sources, seen = [], set()
