@@ -82,6 +82,9 @@ class Settings:
     # of X's quotes by a cheap first pass are scored with the embedder.
     quote_threshold: float = 0.4
     quote_candidates: int = 12
+    # Chat (qa.serve.ui): QA_EXAMPLES, example questions separated by "|"; empty = drawn from the
+    # index (the newest articles' headlines).
+    examples: str = ""
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:

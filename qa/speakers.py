@@ -429,11 +429,7 @@ class SpeakerAnswerer:
         p_start = min(start, first.start if first else start)
         p_end = max(end, last.end if last else end)
         passage = article.text[p_start:p_end]
-        citation = Citation(
-            article_id=article.id, title=article.title, url=article.url, date=article.published,
-            source=article.source, passage=passage, passage_start=p_start,
-            answer_start=start - p_start, answer_end=end - p_start,
-        )
+        citation = Citation.in_article(article, passage, p_start, start - p_start, end - p_start)
         q = best.quote
         attribution = QuoteAttribution(
             speaker=q.speaker, speaker_as_written=q.speaker_as_written, cue=q.cue, kind=q.kind, role=q.role,

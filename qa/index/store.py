@@ -36,6 +36,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from ..chunk import ChunkSpec, chunk_article
+from ..wording import shown_path
 from ..ingest.dedup import DedupSpec, Match, index_against, signatures as dedup_signatures
 from ..embed import Embedder, passage_text
 from ..ingest.formats import content_id, is_whole_file
@@ -637,7 +638,7 @@ def _read_current(index_dir: Path) -> str:
                 f"index {index_dir} has generations but no CURRENT file: run `qa index repair` to point it "
                 "at the newest complete generation (`qa index history` lists them)"
             ) from None
-        raise IndexNotFound(f"no index in {index_dir}: build one with `qa index build PATH...`") from None
+        raise IndexNotFound(f"no index in {shown_path(index_dir)}: build one with `qa index build PATH...`") from None
     except OSError as exc:
         raise IndexUnreadable(f"cannot read index {index_dir}: {_os_reason(exc)}") from None
 
