@@ -26,6 +26,9 @@ TOPICS = ("business", "entertainment", "politics", "sport", "tech")
 DOC = re.compile(r"<REUTERS\b([^>]*)>(.*?)</REUTERS>", re.S)
 FIELD = {name: re.compile(rf"<{name}>(.*?)</{name}>", re.S) for name in ("TITLE", "BODY", "DATE")}
 NEWID = re.compile(r'NEWID="(\d+)"')
+# "26-FEB-1987 15:01:01.79", but also " 3-MAR-1987 09:17:32.30" and "3-MAR-1987  09:15:05.40": a
+# fixed-width slice left a third of the documents (every day 1-9 of a month) undated.
+DATE = re.compile(r"(\d{1,2}-[A-Za-z]{3}-\d{4})\s+(\d{2}:\d{2}:\d{2})")
 
 
 def reuters_articles(folder: Path = REUTERS_DIR):
@@ -45,8 +48,9 @@ def reuters_articles(folder: Path = REUTERS_DIR):
                 report.skipped.append(Skipped(origin, "no BODY"))
                 continue
             try:
-                published = datetime.strptime(fields["DATE"][:20], "%d-%b-%Y %H:%M:%S").isoformat()
-            except ValueError:
+                day_time = DATE.search(fields["DATE"])
+                published = datetime.strptime(" ".join(day_time.groups()), "%d-%b-%Y %H:%M:%S").isoformat()
+            except (AttributeError, ValueError):  # no date, or not a real one
                 published = None
             try:
                 report.articles.append(make_article(

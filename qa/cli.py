@@ -451,22 +451,33 @@ def index_repair(index_dir: Path | None) -> None:
               help="Only articles published on or after this day.")
 @click.option("--date-to", default=None, callback=_iso_day, metavar="YYYY-MM-DD",
               help="Only articles published on or before this day.")
+@click.option("--as-of", "as_of", default=None,
+              help="Ask as of this day (YYYY-MM-DD or ISO date-time): \"this week\" is that day's week, and "
+                   "articles published later are left out [default: now].")
 @user_errors
-def ask(question: str, index_dir: Path | None, k: int | None, as_json: bool, source, date_from, date_to) -> None:
+def ask(question: str, index_dir: Path | None, k: int | None, as_json: bool, source, date_from, date_to,
+        as_of: str | None) -> None:
     """Answer QUESTION from the indexed articles, with citations."""
     from .answer import QAService
     from .retrieve import Filters
+    from .timeframe import describe, parse_as_of
 
     settings = _settings(index_dir=index_dir)
     if date_from and date_to and date_from > date_to:
         raise click.UsageError(f"--date-from {date_from} is after --date-to {date_to}")
     filters = Filters(source, date_from, date_to)
+    try:
+        as_of_day = parse_as_of(as_of)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
     service = QAService(settings)
     service.validate(question)  # fail fast, before loading models
-    answer = service.ask(question, k=k, filters=filters)
+    answer = service.ask(question, k=k, filters=filters, as_of=as_of_day)
     if as_json:
         click.echo(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
         return
+    if answer.time_window:
+        click.echo(f"[{describe(answer.time_window)}]")
     if not answer.found:
         click.echo("Not found in the indexed articles.")
         return
@@ -574,26 +585,39 @@ def eval_reader(file: Path, as_json: bool, unrelated: bool, limit: int | None, r
 
 
 @eval_group.command("e2e")
-@click.option("--corpus", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="JSONL articles {id, title, text, date, source, url}.")
+@click.option("--corpus", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="JSONL articles {id, title, text, date, source, url}, indexed in a temporary folder.")
+@click.option("--index", "index_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Use this index (built with `qa index build`) instead of indexing --corpus.")
 @click.option("--questions", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="JSONL questions {id, question, answers: [str], evidence_doc?}.")
+              help="JSONL questions {id, question, answers: [str], evidence_doc?, date?}; date = as-of day.")
+@click.option("--unanswerable", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="JSONL questions whose answer is not in the corpus: report the share answered found=true.")
 @click.option("--k", type=click.IntRange(1, 50), default=None, help="Passages to read [default: 5].")
 @click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
 @click.option("--reader", "reader_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Reader model directory [default: $QA_READER_DIR or the shipped reader].")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @user_errors
-def eval_e2e(corpus: Path, questions: Path, k: int | None, as_json: bool, reader_dir: Path | None,
-             quiet: bool) -> None:
-    """Index the corpus in a temporary folder and score the full ask path (EM/F1, recall@k)."""
-    from .evaluate import evaluate_e2e, load_jsonl
+def eval_e2e(corpus: Path | None, index_dir: Path | None, questions: Path, unanswerable: Path | None, k: int | None,
+             as_json: bool, reader_dir: Path | None, quiet: bool) -> None:
+    """Score the full ask path on a corpus (EM/F1, found rate, recall@k; with --unanswerable, the
+    share of unanswerable questions answered anyway)."""
+    from .evaluate import evaluate_e2e, evaluate_index, load_jsonl
 
+    if (corpus is None) == (index_dir is None):
+        raise click.UsageError("give either --corpus FILE or --index DIR")
     settings = _settings(reader_dir=reader_dir)
-    records = load_jsonl(corpus)
     asked = load_jsonl(questions, required=("question",))
-    result = evaluate_e2e(records, asked, settings, k=k, progress=not quiet)
-    _echo_result(result, as_json, {"corpus": str(corpus), "questions": str(questions)})
+    others = load_jsonl(unanswerable, required=("question",)) if unanswerable else []
+    if index_dir is not None:
+        result = evaluate_index(index_dir, asked, settings, k=k, progress=not quiet, unanswerable=others)
+        source = {"index": str(index_dir)}
+    else:
+        result = evaluate_e2e(load_jsonl(corpus), asked, settings, k=k, progress=not quiet, unanswerable=others)
+        source = {"corpus": str(corpus)}
+    header = source | {"questions": str(questions)} | ({"unanswerable": str(unanswerable)} if unanswerable else {})
+    _echo_result(result, as_json, header)
 
 
 @eval_group.command("quotes")

@@ -7,11 +7,15 @@ With --unrelated every question is paired with another example's context instead
 score is the share of questions for which the reader says "no answer" (null_rate).
 
 `qa eval e2e --corpus C.jsonl --questions Q.jsonl` indexes the corpus in a temporary directory
-and asks every question {id, question, answers: [str], evidence_doc?} through QAService.ask;
-a not-found answer is the empty prediction. recall@k is the share of questions with an
-evidence_doc whose article is among the top-k retrieved passages.
+(or, with --index DIR, uses an index built before) and asks every question {id, question,
+answers: [str], evidence_doc?, date?} through QAService.ask, as of the question's `date` when it
+has one (so "this week" means the week of that day, and later articles are left out); a
+not-found answer is the empty prediction. recall@k is the share of questions with an
+evidence_doc whose article is among the top-k retrieved passages; found_rate the share answered
+found=true. With --unanswerable FILE, the questions of FILE (their answers are not in the corpus)
+are asked too and `unanswerable_found_rate` is the share of them wrongly answered found=true.
 
-EM and F1 are percentages (1 decimal), null_rate and recall@k fractions in [0, 1].
+EM and F1 are percentages (1 decimal), null_rate, recall@k and the found rates fractions in [0, 1].
 """
 
 from __future__ import annotations
@@ -195,19 +199,32 @@ def evaluate_reader(reader, examples: Sequence[dict[str, Any]], unrelated: bool 
 # ---- end to end ----------------------------------------------------------------------------------
 
 
-def evaluate_service(service, questions: Sequence[dict[str, Any]], k: int | None = None,
-                     progress: bool = True) -> dict[str, Any]:
-    """Ask every question through service.ask; EM/F1 (percent) and recall@k (fraction)."""
+def question_as_of(example: dict[str, Any]):
+    """The example's optional `date` (ISO date or datetime) as an as-of day, or None."""
+    from .timeframe import parse_as_of
+
+    try:
+        return parse_as_of(example.get("date"))
+    except ValueError as exc:
+        raise QAError(f"{_where(example)}: {exc}") from None
+
+
+def evaluate_service(service, questions: Sequence[dict[str, Any]], k: int | None = None, progress: bool = True,
+                     unanswerable: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+    """Ask every question through service.ask (as of its `date`); EM/F1 (percent), recall@k and found
+    rates (fractions). `unanswerable` questions are asked too; only their found rate is reported."""
     from tqdm.auto import tqdm
 
     if not questions:
         raise QAError("no questions to evaluate")
     k = service.settings.top_k if k is None else k
     em_sum = f1_sum = 0.0
-    hits = with_evidence = 0
+    hits = with_evidence = found = 0
     for q in tqdm(questions, desc="e2e", unit="q", disable=not progress, file=sys.stderr):
         question = service.validate(_text_field(q, "question"))
-        answer = service.ask(question, k=k)
+        as_of = question_as_of(q)
+        answer = service.ask(question, k=k, as_of=as_of)
+        found += answer.found
         em, f1 = squad_em_f1(answer.answer if answer.found and answer.answer else "", gold_answers(q))
         em_sum += em
         f1_sum += f1
@@ -215,25 +232,59 @@ def evaluate_service(service, questions: Sequence[dict[str, Any]], k: int | None
         if evidence not in (None, ""):
             with_evidence += 1
             # A collapsed near-duplicate counts as retrieved when the copy that was kept is.
+            window = answer.time_window
             retrieved = {
                 doc_id
-                for p in service.retriever.retrieve(question, k)
+                for p in service.retriever.retrieve(question, k, window=window)
                 for doc_id in (p.article.id, *(a.id for a in p.article.alternates))
             }
             hits += str(evidence) in retrieved
+    wrongly_found = 0
+    for q in tqdm(unanswerable, desc="unanswerable", unit="q", disable=not progress, file=sys.stderr):
+        answer = service.ask(service.validate(_text_field(q, "question")), k=k, as_of=question_as_of(q))
+        wrongly_found += answer.found
     n = len(questions)
-    return {
+    result = {
         "n": n,
         "EM": round(100 * em_sum / n, 1),
         "F1": round(100 * f1_sum / n, 1),
+        "found_rate": round(found / n, 3),
         "recall@k": round(hits / with_evidence, 3) if with_evidence else None,
         "k": k,
         "n_with_evidence": with_evidence,
     }
+    if unanswerable:
+        result |= {"n_unanswerable": len(unanswerable), "unanswerable_found_rate": round(wrongly_found / len(unanswerable), 3)}
+    return result
+
+
+def evaluate_index(index_dir: str | Path, questions: Sequence[dict[str, Any]], settings=None, k: int | None = None,
+                   reader=None, embedder=None, progress: bool = True,
+                   unanswerable: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+    """evaluate_service on an index built before (`qa index build`), e.g. a large corpus indexed once."""
+    from .answer import QAService
+    from .config import Settings
+    from .embed import Embedder
+    from .index import IndexStore
+
+    settings = (settings or Settings()).with_(index_dir=Path(index_dir))
+    embedder = embedder or Embedder.from_settings(settings)
+    store = IndexStore.load(settings.index_dir, embedder)
+    _check_evidence(questions, set(store.articles) | {a.id for art in store.articles.values() for a in art.alternates})
+    service = QAService(settings, store=store, embedder=embedder, reader=reader)
+    return evaluate_service(service, questions, k=k, progress=progress, unanswerable=unanswerable)
+
+
+def _check_evidence(questions: Sequence[dict[str, Any]], ids: set[str]) -> None:
+    for q in questions:
+        evidence = q.get("evidence_doc")
+        if evidence not in (None, "") and str(evidence) not in ids:
+            raise QAError(f"{_where(q)}: evidence_doc {evidence!r} is not the id of any corpus record")
 
 
 def evaluate_e2e(corpus: Sequence[dict[str, Any]], questions: Sequence[dict[str, Any]], settings=None,
-                 k: int | None = None, reader=None, embedder=None, progress: bool = True) -> dict[str, Any]:
+                 k: int | None = None, reader=None, embedder=None, progress: bool = True,
+                 unanswerable: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
     """Index the corpus records in a temporary directory, then evaluate_service on the questions.
 
     A record's "id" becomes its article id, which is what evidence_doc refers to.
@@ -248,18 +299,14 @@ def evaluate_e2e(corpus: Sequence[dict[str, Any]], questions: Sequence[dict[str,
 
     settings = settings or Settings()
     articles = [article_from_record(r, r.get("_origin", "corpus")) for r in corpus]
-    ids = {a.id for a in articles}
-    for q in questions:
-        evidence = q.get("evidence_doc")
-        if evidence not in (None, "") and str(evidence) not in ids:
-            raise QAError(f"{_where(q)}: evidence_doc {evidence!r} is not the id of any corpus record")
+    _check_evidence(questions, {a.id for a in articles})
     embedder = embedder or Embedder.from_settings(settings)
     spec, dedup = ChunkSpec.from_settings(settings), DedupSpec.from_settings(settings)
     with tempfile.TemporaryDirectory(prefix="qa-eval-") as tmp:
         store, _ = build_index(articles, Path(tmp) / "index", embedder, spec, progress=False, dedup=dedup)
         service = QAService(settings.with_(index_dir=Path(tmp) / "index"), store=store, embedder=embedder,
                             reader=reader)
-        return evaluate_service(service, questions, k=k, progress=progress)
+        return evaluate_service(service, questions, k=k, progress=progress, unanswerable=unanswerable)
 
 
 # ---- speaker questions ---------------------------------------------------------------------------

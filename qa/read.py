@@ -4,9 +4,16 @@ Each passage is cut into token windows (max_seq_len, stride) and all windows of 
 through the model together. A span's logit is start_logit + end_logit, and the window's
 no-answer logit is that of [CLS]. Logits are not softmax-normalized per window: normalizing
 hides how strongly a passage supports any answer, so an irrelevant passage would get a peaked
-distribution too. Scores are sigmoid(CALIBRATION * logit) (as Haystack's ExtractiveReader does):
-in [0, 1], monotonic in the logit, hence comparable across passages, and a span beats "no
-answer" exactly when its score exceeds the window's null score.
+distribution too. Each span keeps its raw logit and its window's null logit, and the output
+keeps the log-partition of start and end logits over all windows read (a global softmax, as in
+multi-passage BERT), so qa.selection can weigh spans across passages; `Span.score` is
+sigmoid(0.1 × logit) (as Haystack's ExtractiveReader does): monotonic in the logit, hence
+comparable across passages.
+
+Spans are repaired before they leave: a span cut inside a word ("$327m" out of "HK$327m") is
+widened to the word, a trailing comma or full stop dropped, and brackets and quotation marks
+balanced (widened to the closing mark when it is near, else cut before the stray mark), so no
+answer ever shows an unbalanced bracket or quote.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ import json
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -33,12 +40,30 @@ WINDOW_PAD_MULTIPLE = 32
 class ReaderOutput:
     spans: list[Span]  # best first, overlapping duplicates merged
     null_scores: dict[int, float]  # chunk id → no-answer score (min over its windows)
+    # log Σ exp(start logit) and log Σ exp(end logit) over the context tokens of every window read:
+    # log P(span) under a softmax over all windows is span.logit - start_log_z - end_log_z.
+    start_log_z: float = float("-inf")
+    end_log_z: float = float("-inf")
 
     def best_is_answer(self, margin: float = 0.0) -> bool:
         if not self.spans:
             return False
         best = self.spans[0]
         return best.score > self.null_scores[best.passage.chunk.id] + margin
+
+    def log_prob(self, span: Span) -> float:
+        """log P(span) under the softmax over all windows read (start and end independent)."""
+        return span.logit - self.start_log_z - self.end_log_z
+
+    def merge(self, other: ReaderOutput) -> ReaderOutput:
+        """The output of reading both outputs' passages together (adaptive reading reads in steps)."""
+        nulls = dict(self.null_scores)
+        for chunk_id, score in other.null_scores.items():
+            nulls[chunk_id] = min(score, nulls.get(chunk_id, 1.0))
+        return ReaderOutput(
+            merge_overlapping([*self.spans, *other.spans]), nulls,
+            float(np.logaddexp(self.start_log_z, other.start_log_z)), float(np.logaddexp(self.end_log_z, other.end_log_z)),
+        )
 
 
 class Reader:
@@ -130,9 +155,24 @@ class Reader:
                 self.spans_per_window,
             )
             chunk_id = passage.chunk.id
-            null_scores[chunk_id] = min(null, null_scores.get(chunk_id, 1.0))
-            candidates.extend(Span(passage, s, e, score) for s, e, score in spans)
-        return ReaderOutput(merge_overlapping(candidates), null_scores)
+            null_scores[chunk_id] = min(_calibrate(null), null_scores.get(chunk_id, 1.0))
+            for s, e, logit in spans:
+                repaired = repair_span(passage.chunk.text, s, e)
+                if repaired is not None:
+                    candidates.append(Span(passage, *repaired, _calibrate(logit), logit=logit, null_logit=null))
+        start_log_z, end_log_z = _log_partitions(start_logits, end_logits, batch.context)
+        return ReaderOutput(merge_overlapping(candidates), null_scores, start_log_z, end_log_z)
+
+    def read_adaptively(self, question: str, passages: Sequence[Passage], first: int,
+                        enough: Callable[[ReaderOutput, Sequence[Passage]], bool]) -> ReaderOutput:
+        """Read the first `first` passages (best retrieved first); read the others only when
+        `enough(output so far, passages not read)` says the answer is not settled yet."""
+        if first <= 0 or len(passages) <= first:
+            return self.read(question, passages)
+        head = self.read(question, passages[:first])
+        if enough(head, passages[first:]):
+            return head
+        return head.merge(self.read(question, passages[first:]))
 
     def clip_question(self, question: str) -> str:
         """Keep at most max_question_tokens tokens so a huge question cannot crowd out the passage."""
@@ -192,11 +232,11 @@ def decode_spans(
     max_answer_tokens: int,
     top_n: int,
 ) -> tuple[list[tuple[int, int, float]], float]:
-    """Best (char_start, char_end, score) spans of one window and its no-answer score.
+    """Best (char_start, char_end, logit) spans of one window and its no-answer logit.
 
     Only context tokens may start or end a span; [CLS] (index 0) stands for "no answer".
     """
-    null = _calibrate(start_logits[0] + end_logits[0])
+    null = float(start_logits[0] + end_logits[0])
     idx = np.flatnonzero(context)
     if not len(idx):
         return [], null
@@ -211,8 +251,16 @@ def decode_spans(
             break
         char_start, char_end = int(offsets[idx[i]][0]), int(offsets[idx[j]][1])
         if char_end > char_start:
-            spans.append((char_start, char_end, _calibrate(logits[i, j])))
+            spans.append((char_start, char_end, float(logits[i, j])))
     return spans, null
+
+
+def _log_partitions(start_logits: np.ndarray, end_logits: np.ndarray, context: np.ndarray) -> tuple[float, float]:
+    """log Σ exp over the context tokens of all windows, for start and for end logits."""
+    if not context.any():
+        return float("-inf"), float("-inf")
+    return (float(np.logaddexp.reduce(start_logits[context].astype(np.float64))),
+            float(np.logaddexp.reduce(end_logits[context].astype(np.float64))))
 
 
 def merge_overlapping(spans: list[Span]) -> list[Span]:
@@ -234,3 +282,139 @@ def merge_overlapping(spans: list[Span]) -> list[Span]:
 
 def _calibrate(logit: float) -> float:
     return float(1.0 / (1.0 + np.exp(-CALIBRATION * float(logit))))
+
+
+# ---- boundary repair ------------------------------------------------------------------------------
+
+OPENERS = {"(": ")", "[": "]", "{": "}", "<": ">", "“": "”", "‘": "’", "«": "»", "‹": "›"}
+CLOSERS = {close: open_ for open_, close in OPENERS.items()}
+STRAIGHT_QUOTES = ('"',)
+ATTACHED_BEFORE = set("$£€¥#")  # signs that belong to the number after them
+ATTACHED_AFTER = set("%°")
+TRAILING_PUNCT = set(",;:")
+MAX_EXTENSION = 60  # characters a span may grow to reach its closing bracket or quote
+
+
+def unbalanced_marks(text: str) -> list[int]:
+    """Offsets of the brackets and quotation marks in `text` that have no partner inside it.
+
+    Pairs: () [] {} <> “” ‘’ «» ‹› and straight double quotes. A ’ or ' inside or at the end of a word
+    is an apostrophe ("don’t", "Sanders’") unless a ‘ (or a word-initial ') before it opens a
+    quote; a ' at the start of a word opens a quote that must close.
+    """
+    stack: list[tuple[str, int]] = []
+    stray: list[int] = []
+    for i, ch in enumerate(text):
+        if ch in OPENERS:
+            stack.append((ch, i))
+        elif ch in CLOSERS:
+            if stack and stack[-1][0] == CLOSERS[ch]:
+                stack.pop()
+            elif ch != "’":  # a ’ with no ‘ open is an apostrophe
+                stray.append(i)
+        elif ch in STRAIGHT_QUOTES:
+            if stack and stack[-1][0] == ch:
+                stack.pop()
+            else:
+                stack.append((ch, i))
+        elif ch == "'":
+            before = text[i - 1] if i else " "
+            after = text[i + 1] if i + 1 < len(text) else " "
+            if stack and stack[-1][0] == "'" and not after.isalnum():
+                stack.pop()  # closes a quote opened at a word start
+            elif not before.isalnum() and after.isalnum():
+                stack.append((ch, i))  # opens at a word start
+            # otherwise an apostrophe
+    return sorted(stray + [i for _, i in stack])
+
+
+def is_balanced(text: str) -> bool:
+    return not unbalanced_marks(text)
+
+
+def repair_span(text: str, start: int, end: int) -> tuple[int, int] | None:
+    """The span [start, end) of `text` widened to whole words and balanced, or None if nothing is left.
+
+    - A word cut by the tokenizer is made whole ("HK" + "$327m", "17.30" + "m"), with a currency
+      sign before it or a per cent sign after it.
+    - A trailing comma, semicolon or colon goes; so does a full stop that ends a sentence (not
+      the one of "U.S." or "Inc.").
+    - A bracket or quote left open is closed by widening to its partner when that lies within
+      MAX_EXTENSION characters on the same line; otherwise the span is cut before the stray mark
+      (or after it, when the mark leads the span).
+    """
+    start, end = _whole_words(text, start, end)
+    for _ in range(8):  # each round fixes one stray mark; a span has only a few
+        start, end = _strip(text, start, end)
+        if start >= end:
+            return None
+        stray = unbalanced_marks(text[start:end])
+        if not stray:
+            return start, end
+        start, end = _fix_mark(text, start, end, start + stray[0])
+    start, end = _strip(text, start, end)
+    return (start, end) if start < end and is_balanced(text[start:end]) else None
+
+
+def _whole_words(text: str, start: int, end: int) -> tuple[int, int]:
+    while start > 0 and (text[start - 1].isalnum() or text[start - 1] in ATTACHED_BEFORE) and not text[start].isspace():
+        start -= 1
+    while end < len(text) and (text[end].isalnum() or text[end] in ATTACHED_AFTER) and not text[end - 1].isspace():
+        end += 1
+    return start, end
+
+
+def _strip(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and (text[end - 1].isspace() or text[end - 1] in TRAILING_PUNCT):
+        end -= 1
+    if end > start and text[end - 1] == "." and not _is_abbreviation(text[start : end - 1].split()[-1:]):
+        end -= 1  # a full stop that ends the sentence, not "U.S." or "Inc."
+    return start, end
+
+
+def _is_abbreviation(words: list[str]) -> bool:
+    if not words:
+        return True
+    word = words[-1]
+    letters = word.replace(".", "")
+    return letters.isalpha() and ("." in word or (len(word) <= 3 and word[0].isupper()))
+
+
+def _fix_mark(text: str, start: int, end: int, at: int) -> tuple[int, int]:
+    """Widen [start, end) to the partner of the stray mark at `at`, or cut the mark off."""
+    ch = text[at]
+    if ch in OPENERS or ch == "'":
+        opens = True
+    elif ch in CLOSERS:
+        opens = False
+    else:  # a straight double quote closes a quote when an odd number of them precede it on its line
+        line_start = text.rfind("\n", 0, at) + 1
+        opens = text.count(ch, line_start, at) % 2 == 0
+    partner = _find_partner(text, at, end if opens else start, forward=opens)
+    if partner is not None:
+        return (start, partner + 1) if opens else (partner, end)
+    # No partner near: keep the larger side of the span, without the mark.
+    return (at + 1, end) if at - start < end - at - 1 else (start, at)
+
+
+def _find_partner(text: str, at: int, bound: int, forward: bool) -> int | None:
+    """Offset of the mark pairing with text[at], looked for beyond `bound` within MAX_EXTENSION
+    characters on the same line, or None."""
+    ch = text[at]
+    if forward:
+        close = OPENERS.get(ch, ch)
+        for i in range(bound, min(len(text), bound + MAX_EXTENSION)):
+            if text[i] == "\n":
+                return None
+            if text[i] == close and (close != "'" or i + 1 >= len(text) or not text[i + 1].isalnum()):
+                return i
+        return None
+    open_ = CLOSERS.get(ch, ch)
+    for i in range(bound - 1, max(0, bound - MAX_EXTENSION) - 1, -1):
+        if text[i] == "\n":
+            return None
+        if text[i] == open_:
+            return i
+    return None

@@ -7,6 +7,7 @@ highlighted in its source: ``article.text[chunk.start:chunk.end] == chunk.text``
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from datetime import date
 from typing import Any
 
 
@@ -67,6 +68,8 @@ class Passage:
     rank: int
     dense_rank: int | None = None
     bm25_rank: int | None = None
+    dense_score: float | None = None  # cosine of question and passage; None when not in the dense list
+    bm25_score: float | None = None  # BM25 score; None when not in the BM25 list
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,9 @@ class Span:
     passage: Passage
     start: int  # character offsets in the passage text
     end: int
-    score: float  # probability-like, comparable across passages
+    score: float  # the reader's sigmoid(0.1 × logit): monotonic in the logit, comparable across passages
+    logit: float = 0.0  # start + end logit
+    null_logit: float = 0.0  # its window's "no answer" ([CLS]) logit
 
     @property
     def text(self) -> str:
@@ -196,14 +201,55 @@ class Alternative:
 
 
 @dataclass(frozen=True)
+class TimeWindow:
+    """The dates a question is about, relative to when it was asked (qa.timeframe).
+
+    Retrieval and answer selection prefer articles published in [start, end] (both inclusive,
+    either may be open) and, with `recency`, newer articles; articles published after `until`
+    (the as-of day, when the asker gave one) are left out. Undated articles are never left out,
+    only never preferred.
+    """
+
+    start: date | None
+    end: date | None
+    reason: str  # what set it: "this week", "latest", "as of 20 March 1987"
+    recency: bool = False
+    until: date | None = None
+
+    @property
+    def prefers_dates(self) -> bool:
+        return self.start is not None or self.end is not None
+
+    def contains(self, published: str | None) -> bool:
+        """Is an article published on this ISO date/datetime inside [start, end]? Undated: no."""
+        if not published or not self.prefers_dates:
+            return False
+        day = published[:10]
+        return (self.start is None or day >= self.start.isoformat()) and (self.end is None or day <= self.end.isoformat())
+
+    def allows(self, published: str | None) -> bool:
+        """Not published after `until` (undated articles always pass)."""
+        return not published or self.until is None or published[:10] <= self.until.isoformat()
+
+    def to_dict(self) -> dict[str, Any]:
+        end = self.end or self.until
+        return {
+            "from": self.start.isoformat() if self.start else None,
+            "to": end.isoformat() if end else None,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
 class Answer:
     question: str
     answer: str | None
     found: bool
-    score: float
+    score: float  # calibrated: the estimated probability that `answer` is right (qa.selection)
     citations: list[Citation] = field(default_factory=list)
     alternatives: list[Alternative] = field(default_factory=list)
     quote: QuoteAttribution | None = None  # set when the answer is a speaker's quotation (qa.speakers)
+    time_window: TimeWindow | None = None  # the dates the question was read as asking about
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape shared by `qa ask --json` and the HTTP API."""
@@ -218,4 +264,5 @@ class Answer:
                 for a in self.alternatives
             ],
             "quote": self.quote.to_dict() if self.quote else None,
+            "time_window": self.time_window.to_dict() if self.time_window else None,
         }

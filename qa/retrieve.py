@@ -1,15 +1,24 @@
-"""Retrieve: question → top passages, fusing dense (FAISS) and BM25 (bm25s) rankings with RRF."""
+"""Retrieve: question → top passages, fusing dense (FAISS) and BM25 (bm25s) rankings with RRF.
+
+A TimeWindow (qa.timeframe) adds rankings to the fusion rather than filtering: with a date window,
+the dense and BM25 rankings of the articles published inside it (so those count twice); with a
+recency preference, the best candidates newest first. Articles published after the window's
+`until` (the asker's as-of day) are left out; undated articles are never left out.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from functools import cached_property
 
 import numpy as np
 
 from .embed import Embedder, passage_text
-from .records import Passage
+from .records import Passage, TimeWindow
 from .index import IndexStore, ann
+
+RECENCY_POOL = 4  # with a recency preference, the best k × RECENCY_POOL candidates are also ranked newest first
 
 
 @dataclass(frozen=True)
@@ -53,17 +62,29 @@ class Retriever:
         bm25.index(tokens, show_progress=False)
         return bm25
 
-    def retrieve(self, question: str, k: int = 5, filters: Filters | None = None) -> list[Passage]:
+    def retrieve(self, question: str, k: int = 5, filters: Filters | None = None,
+                 window: TimeWindow | None = None) -> list[Passage]:
         chunks = self.store.chunks
         if not chunks or k <= 0:
             return []
         allowed = self._allowed_rows(filters) if filters and filters.active else None
+        if window is not None and window.until is not None:
+            allowed = _intersect(allowed, np.flatnonzero(self.chunk_days <= window.until.toordinal()))
         if allowed is not None and not len(allowed):
             return []
         n = min(self.candidates, len(chunks))
-        dense = self._dense(question, n, allowed)
-        sparse = self._bm25_ranking(question, n, allowed)
-        fused = reciprocal_rank_fusion([dense, sparse], self.rrf_k)
+        query = self.embedder.encode([question])
+        dense = self._dense(query, n, allowed)
+        bm25 = self._bm25_scores(question)
+        sparse = self._bm25_ranking(bm25, n, allowed)
+        rankings = [list(dense), sparse]
+        if window is not None and window.prefers_dates:
+            inside = _intersect(allowed, self._rows_in(window))
+            if len(inside):
+                rankings += [list(self._dense(query, n, inside)), self._bm25_ranking(bm25, n, inside)]
+        fused = reciprocal_rank_fusion(rankings, self.rrf_k)
+        if window is not None and window.recency:
+            fused = reciprocal_rank_fusion([list(fused), self._newest_first(list(fused)[: k * RECENCY_POOL])], self.rrf_k)
         best = list(fused)[:k]
         dense_rank = {row: i for i, row in enumerate(dense)}
         sparse_rank = {row: i for i, row in enumerate(sparse)}
@@ -75,23 +96,28 @@ class Retriever:
                 rank=rank,
                 dense_rank=dense_rank.get(row),
                 bm25_rank=sparse_rank.get(row),
+                dense_score=dense.get(row),
+                bm25_score=float(bm25[row]) if bm25 is not None and row in sparse_rank else None,
             )
             for rank, row in enumerate(best)
         ]
 
-    def _dense(self, question: str, n: int, allowed: np.ndarray | None) -> list[int]:
-        query = self.embedder.encode([question])
+    def _dense(self, query: np.ndarray, n: int, allowed: np.ndarray | None) -> dict[int, float]:
+        """Row → cosine of the top n rows (among `allowed`), best first."""
         return ann.search(self.store.vectors, getattr(self.store, "ann", None), query, n, allowed, self.nprobe)
 
-    def _bm25_ranking(self, question: str, n: int, allowed: np.ndarray | None) -> list[int]:
+    def _bm25_scores(self, question: str) -> np.ndarray | None:
         import bm25s
 
         tokens = bm25s.tokenize([question], return_ids=False, show_progress=False)[0]
         vocab = self._bm25.vocab_dict
         tokens = [t for t in tokens if t in vocab]
-        if not tokens:
+        return self._bm25.get_scores(tokens) if tokens else None
+
+    @staticmethod
+    def _bm25_ranking(scores: np.ndarray | None, n: int, allowed: np.ndarray | None) -> list[int]:
+        if scores is None:
             return []
-        scores = self._bm25.get_scores(tokens)
         if allowed is not None:
             masked = np.full_like(scores, -np.inf)
             masked[allowed] = scores[allowed]
@@ -105,6 +131,26 @@ class Retriever:
         keep = {a.id for a in self.store.articles.values() if _matches(a, filters)}
         return np.array([c.id for c in self.store.chunks if c.article_id in keep], dtype=np.int64)
 
+    @cached_property
+    def chunk_days(self) -> np.ndarray:
+        """Each chunk's article's publication day as a date ordinal; undated: -1 (never after any as-of
+        day, never inside a window)."""
+        articles = self.store.articles
+        ordinal = {aid: day_ordinal(a.published) for aid, a in articles.items()}
+        return np.array([ordinal[c.article_id] for c in self.store.chunks], dtype=np.int64)
+
+    def _rows_in(self, window: TimeWindow) -> np.ndarray:
+        days = self.chunk_days
+        keep = days >= 0
+        if window.start is not None:
+            keep &= days >= window.start.toordinal()
+        if window.end is not None:
+            keep &= days <= window.end.toordinal()
+        return np.flatnonzero(keep)
+
+    def _newest_first(self, rows: list[int]) -> list[int]:
+        return newest_first(rows, self.chunk_days)
+
 
 def reciprocal_rank_fusion(rankings: list[list[int]], k: int = 60) -> dict[int, float]:
     """RRF (Cormack et al. 2009): sum of 1 / (k + rank) over rankings; best first, ties by id."""
@@ -113,6 +159,26 @@ def reciprocal_rank_fusion(rankings: list[list[int]], k: int = 60) -> dict[int, 
         for rank, item in enumerate(ranking, 1):
             fused[item] = fused.get(item, 0.0) + 1.0 / (k + rank)
     return dict(sorted(fused.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def newest_first(rows: list[int], days) -> list[int]:
+    """Dated rows, newest first (ties keep their order); undated rows (day -1) get no place.
+    `days` maps a row to its article's day ordinal (an array or a dict)."""
+    return sorted((r for r in rows if days[r] >= 0), key=lambda r: -days[r])
+
+
+def _intersect(allowed: np.ndarray | None, rows: np.ndarray) -> np.ndarray:
+    return rows if allowed is None else np.intersect1d(allowed, rows, assume_unique=True)
+
+
+def day_ordinal(published: str | None) -> int:
+    """A publication date's ordinal; -1 when there is none."""
+    if not published:
+        return -1
+    try:
+        return date.fromisoformat(published[:10]).toordinal()
+    except ValueError:  # a malformed date counts as none: never excluded, never preferred
+        return -1
 
 
 def _matches(article, filters: Filters) -> bool:

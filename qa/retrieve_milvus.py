@@ -3,15 +3,17 @@
 Milvus runs both searches (dense FLAT/IP and the BM25 sparse vectors, qa.index.milvus) with the
 source/date filters as a filter expression; the two rankings are fused here with
 qa.retrieve.reciprocal_rank_fusion rather than Milvus's RRFRanker, so ranks and tie-breaking are
-exactly those of the embedded path, and each Passage keeps its dense and BM25 ranks.
+exactly those of the embedded path, and each Passage keeps its dense and BM25 ranks and scores.
+A TimeWindow works as in qa.retrieve: articles after its `until` are left out (undated ones kept),
+a date window adds the rankings of the chunks inside it, a recency preference a newest-first one.
 """
 
 from __future__ import annotations
 
 from .embed import Embedder
 from .index.milvus import MilvusStore, bm25_tokens, day_number, quote, source_key
-from .records import Chunk, Passage
-from .retrieve import Filters, reciprocal_rank_fusion
+from .records import Chunk, Passage, TimeWindow
+from .retrieve import RECENCY_POOL, Filters, day_ordinal, newest_first, reciprocal_rank_fusion
 
 
 def milvus_filter(filters: Filters | None) -> str | None:
@@ -30,6 +32,28 @@ def milvus_filter(filters: Filters | None) -> str | None:
     return " and ".join(terms)
 
 
+def window_filters(window: TimeWindow | None) -> tuple[str | None, str | None]:
+    """The expressions of a TimeWindow: what it leaves out (after `until`; undated chunks, day 0, stay)
+    and, for a date window, the chunks inside it."""
+    if window is None:
+        return None, None
+    until = f"(day == 0 or day <= {day_number(window.until.isoformat())})" if window.until is not None else None
+    inside = None
+    if window.prefers_dates:
+        terms = ["day > 0"]
+        if window.start is not None:
+            terms.append(f"day >= {day_number(window.start.isoformat())}")
+        if window.end is not None:
+            terms.append(f"day <= {day_number(window.end.isoformat())}")
+        inside = " and ".join(terms)
+    return until, inside
+
+
+def _both(*exprs: str | None) -> str | None:
+    kept = [f"({e})" for e in exprs if e]
+    return " and ".join(kept) or None
+
+
 class MilvusRetriever:
     def __init__(self, store: MilvusStore, embedder: Embedder, candidates: int = 50, rrf_k: int = 60):
         self.store = store
@@ -37,15 +61,28 @@ class MilvusRetriever:
         self.candidates = candidates
         self.rrf_k = rrf_k
 
-    def retrieve(self, question: str, k: int = 5, filters: Filters | None = None) -> list[Passage]:
+    def retrieve(self, question: str, k: int = 5, filters: Filters | None = None,
+                 window: TimeWindow | None = None) -> list[Passage]:
         snap = self.store.snapshot()
         if not snap.chunks or k <= 0:
             return []
         n = min(self.candidates, snap.chunks)
         vector = self.embedder.encode([question])[0]
         tokens = bm25_tokens([question])[0]
-        dense, sparse, hits = self.store.search(snap, vector, tokens, n, milvus_filter(filters))
-        fused = reciprocal_rank_fusion([dense, sparse], self.rrf_k)
+        until, inside = window_filters(window)
+        allowed = _both(milvus_filter(filters), until)
+        dense, sparse, hits, dense_scores, bm25_scores = self.store.search(snap, vector, tokens, n, allowed)
+        rankings = [dense, sparse]
+        if inside is not None:
+            in_dense, in_sparse, in_hits, _, _ = self.store.search(snap, vector, tokens, n, _both(allowed, inside))
+            hits.update(in_hits)
+            rankings += [in_dense, in_sparse]
+        fused = reciprocal_rank_fusion(rankings, self.rrf_k)
+        if window is not None and window.recency:
+            pool = list(fused)[: k * RECENCY_POOL]
+            published = self.store.fetch_articles(snap, {hits[row][0] for row in pool})
+            days = {row: day_ordinal(published[hits[row][0]].published) for row in pool}
+            fused = reciprocal_rank_fusion([list(fused), newest_first(pool, days)], self.rrf_k)
         best = list(fused)[:k]
         articles = self.store.fetch_articles(snap, {hits[row][0] for row in best})
         dense_rank = {row: i for i, row in enumerate(dense)}
@@ -61,5 +98,7 @@ class MilvusRetriever:
                 rank=rank,
                 dense_rank=dense_rank.get(row),
                 bm25_rank=sparse_rank.get(row),
+                dense_score=dense_scores.get(row),
+                bm25_score=bm25_scores.get(row) if row in sparse_rank else None,
             ))
         return passages

@@ -388,7 +388,9 @@ class SpeakerAnswerer:
 
     @classmethod
     def from_settings(cls, settings, store, embedder) -> SpeakerAnswerer:
-        return cls(store, embedder, settings.quote_threshold, settings.quote_candidates, settings.null_threshold)
+        # margin: the reader's span over its "no answer" score (0, as the old QA_NULL_THRESHOLD default);
+        # whether a non-quote answer is found is QAService's calibrated decision (docs/answers.md).
+        return cls(store, embedder, settings.quote_threshold, settings.quote_candidates)
 
     @cached_property
     def book(self) -> QuoteBook:

@@ -39,7 +39,7 @@ def test_ivf_recall_and_exact_filters():
     assert hits / (10 * len(queries)) >= 0.95
     allowed = np.arange(0, 8000, 40, dtype=np.int64)  # 2.5% of the rows: a selective filter is exact
     for q in queries[:10]:
-        assert ann.search(flat, ivf, q[None, :], 10, allowed) == ann.search(flat, None, q[None, :], 10, allowed)
+        assert list(ann.search(flat, ivf, q[None, :], 10, allowed)) == list(ann.search(flat, None, q[None, :], 10, allowed))
 
 
 def test_nlist_sizing():

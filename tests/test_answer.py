@@ -1,6 +1,8 @@
+from datetime import date
+
 import pytest
 
-from qa.answer import compose_answer, normalize_answer
+from qa.answer import QAService, compose_answer, normalize_answer
 from qa.errors import InvalidQuestion
 from qa.read import ReaderOutput
 from qa.retrieve import Filters
@@ -43,7 +45,11 @@ def test_filters_reach_retrieval(service):
     question = "Who said the bridge vote was delayed?"
     unfiltered = service.ask(question)
     assert "Daily Coast" in {c.source for c in unfiltered.citations}  # so the filter below has something to remove
-    answer = service.ask(question, filters=Filters(source="City Herald"))
+    # The Herald's passage answers only weakly (calibrated score < 0.1, not found by default): with no
+    # found threshold its best answer is shown, and it must come from the Herald.
+    lenient = QAService(service.settings.with_(found_threshold=0.0), store=service.store, embedder=service.embedder,
+                        reader=service.reader, calibration=service.calibration)
+    answer = lenient.ask(question, filters=Filters(source="City Herald"))
     assert answer.found and answer.citations and {c.source for c in answer.citations} == {"City Herald"}
     assert answer.answer != unfiltered.answer
     none = service.ask("Who said the bridge vote was delayed?", filters=Filters(source="Nobody"))
@@ -66,7 +72,47 @@ def test_no_passages_means_not_found():
     assert answer.to_dict() == {
         "question": "q", "answer": None, "found": False, "score": 0.0, "citations": [], "alternatives": [],
         "quote": None,
+        "time_window": None,
     }
+
+
+def test_as_of_and_time_window(service):
+    answer = service.ask("How much will the harbour bridge cost this week?", as_of="2024-03-07")
+    assert answer.found and answer.answer == "40 million pounds"
+    assert answer.to_dict()["time_window"] == {"from": "2024-03-04", "to": "2024-03-07", "reason": "this week"}
+    # Asked before the article was published: the index holds no answer yet.
+    early = service.ask("How much will the harbour bridge cost?", as_of=date(2024, 3, 1))
+    assert all(c.article_id != "herald-bridge" for c in early.citations)
+    assert service.ask("Who said the bridge vote was delayed?").time_window is None
+
+
+def test_bad_as_of_is_an_invalid_question(service):
+    with pytest.raises(InvalidQuestion, match="as-of must be an ISO date"):
+        service.ask("Who?", as_of="the day before yesterday")
+
+
+def test_score_is_calibrated_and_found_follows_the_threshold(service):
+    sure = service.ask("How much will the harbour bridge cost?")
+    strict = QAService(service.settings.with_(found_threshold=0.999), store=service.store, embedder=service.embedder,
+                       reader=service.reader)
+    withheld = strict.ask("How much will the harbour bridge cost?")
+    assert sure.found and not withheld.found and withheld.answer is None
+    assert withheld.score == pytest.approx(sure.score)  # the best candidate's score, withheld
+
+
+def test_adaptive_reading_reads_fewer_passages_for_a_sure_answer(service, monkeypatch):
+    adaptive = QAService(service.settings.with_(read_first=1, read_stop_score=0.0, read_stop_gap=-1.0),
+                         store=service.store, embedder=service.embedder, reader=service.reader)
+    calls = []
+    original = service.reader.read
+    monkeypatch.setattr(service.reader, "read", lambda q, ps: calls.append(len(ps)) or original(q, ps))
+    answer = adaptive.ask("How much will the harbour bridge cost?")
+    assert answer.answer == "40 million pounds" and calls == [1]
+    calls.clear()
+    never = QAService(service.settings.with_(read_first=1, read_stop_score=1.01), store=service.store,
+                      embedder=service.embedder, reader=service.reader)
+    assert never.ask("How much will the harbour bridge cost?").answer == "40 million pounds"
+    assert calls == [1, service.settings.top_k - 1]
 
 
 @pytest.mark.parametrize(

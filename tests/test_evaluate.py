@@ -182,6 +182,25 @@ def test_e2e_on_tiny_corpus(embedder, reader):
     assert result["F1"] > 50.0
 
 
+def test_e2e_as_of_dates_and_unanswerable_questions(embedder, reader):
+    # Asked before the orchestra article was published, its question has no answer yet.
+    early = [dict(QUESTIONS[1], date="2024-04-01")]
+    unanswerable = [{"question": "What is the capital of Peru?", "answers": []}, early[0]]
+    # q1's right answer ("Keller Construction") scores only ~0.1 with this reader ("Alden" is close
+    # behind), below the found threshold: the two answers it is sure of stand for the answerable side.
+    result = evaluate_e2e(CORPUS, QUESTIONS[1:], k=2, reader=reader, embedder=embedder, progress=False,
+                          unanswerable=unanswerable)
+    assert result["found_rate"] == 1.0 and result["F1"] > 50.0
+    assert result["n_unanswerable"] == 2 and result["unanswerable_found_rate"] == 0.0
+    late = evaluate_e2e(CORPUS, early, k=2, reader=reader, embedder=embedder, progress=False)
+    assert late["EM"] == 0.0 and late["found_rate"] == 0.0 and late["recall@k"] == 0.0
+
+
+def test_e2e_bad_date(embedder):
+    with pytest.raises(QAError, match="as-of must be an ISO date"):
+        evaluate_e2e(CORPUS, [dict(QUESTIONS[0], date="last Friday")], embedder=embedder, progress=False)
+
+
 def test_e2e_rejects_unknown_evidence_doc(embedder):
     with pytest.raises(QAError, match="evidence_doc 'nope'"):
         evaluate_e2e(CORPUS, [{"question": "Who?", "answers": ["x"], "evidence_doc": "nope"}], embedder=embedder,
@@ -198,6 +217,25 @@ def test_cli_e2e_json(tmp_path):
     scores = json.loads(result.stdout)
     assert {"n", "EM", "F1", "recall@k"} <= set(scores)
     assert scores["n"] == 2 and scores["recall@k"] == 1.0
+
+
+def test_cli_e2e_on_a_built_index_with_unanswerable(tmp_path, embedder):
+    from qa.index import build_index
+    from qa.ingest import article_from_record
+    from qa.chunk import ChunkSpec
+
+    index = tmp_path / "index"
+    build_index([article_from_record(r, "corpus") for r in CORPUS], index, embedder, ChunkSpec())
+    questions = _write_jsonl(tmp_path / "questions.jsonl", QUESTIONS)
+    off = _write_jsonl(tmp_path / "off.jsonl", [{"question": "What is the capital of Peru?", "answers": []}])
+    result = CliRunner().invoke(eval_group, ["e2e", "--index", str(index), "--questions", str(questions),
+                                             "--unanswerable", str(off), "--json", "--quiet"])
+    assert result.exit_code == 0, result.output
+    scores = json.loads(result.stdout)
+    assert scores["n"] == 3 and scores["n_unanswerable"] == 1 and "unanswerable_found_rate" in scores
+    both = CliRunner().invoke(eval_group, ["e2e", "--index", str(index), "--corpus", str(questions), "--questions",
+                                           str(questions)])
+    assert both.exit_code == 2 and "either --corpus FILE or --index DIR" in both.output
 
 
 def test_quote_match_rules():

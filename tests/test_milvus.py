@@ -68,6 +68,34 @@ def test_same_rankings_as_faiss_backend(lite, sample_index, embedder):
         assert ranks(milvus.retrieve("bridge cost vote", 5, filters)) == ranks(faiss.retrieve("bridge cost vote", 5, filters)), filters
 
 
+def test_time_windows_rank_as_on_faiss_backend(lite, sample_index, embedder):
+    """An as-of day, a date window and a recency preference (qa.timeframe) change the rankings on
+    Milvus exactly as on FAISS, dense and BM25 scores included."""
+    from datetime import date
+
+    from qa.records import TimeWindow
+
+    faiss = Retriever(IndexStore.load(sample_index, embedder), embedder)
+    milvus = MilvusRetriever(open_store(lite, embedder), embedder)
+
+    def scored(passages):
+        return ranks(passages) + [(round(p.dense_score, 4), p.bm25_score and round(p.bm25_score, 3)) for p in passages]
+
+    windows = [
+        TimeWindow(None, None, "as of 1 January 2024", until=date(2024, 1, 1)),
+        TimeWindow(date(2024, 3, 1), date(2024, 3, 31), "in March 2024"),
+        TimeWindow(None, None, "latest", recency=True),
+        TimeWindow(date(2023, 11, 1), date(2023, 11, 30), "last month", until=date(2023, 12, 5)),
+    ]
+    for window in windows:
+        for question in ("bridge cost vote", "What did Kim Jong Un write in the letter?"):
+            mine, theirs = milvus.retrieve(question, 5, None, window), faiss.retrieve(question, 5, None, window)
+            assert scored(mine) == scored(theirs), (window.reason, question)
+    as_of = milvus.retrieve("bridge cost vote", 5, None, windows[0])
+    assert as_of and all(not p.article.published or p.article.published[:10] <= "2024-01-01" for p in as_of)
+    assert any(p.article.published and p.article.published[:10] > "2024-01-01" for p in milvus.retrieve("bridge cost vote", 5))
+
+
 def test_passages_carry_offsets_and_articles(lite, embedder):
     store = open_store(lite, embedder)
     passages = MilvusRetriever(store, embedder).retrieve("How much will the bridge cost?", 3)

@@ -148,3 +148,75 @@ def test_precision_choice(reader):
     assert next(fp32.model.parameters()).dtype is torch.float32
     p = passage("In June, the two leaders held a summit in Singapore.")
     assert fp32.read("Where was the summit held?", [p]).spans[0].text == "Singapore"
+
+
+# ---- boundary repair -----------------------------------------------------------------------------
+
+from qa.read import is_balanced, repair_span, unbalanced_marks  # noqa: E402
+
+REPAIR_TEXT = ("Lenovo said profit was HK$327m (£21m), while IBM gets $1.75bn. He said \"a nice letter\" was "
+               "sent; Sanders' aide agreed with Smith Inc. The rate (set in 1986) rose 5% to 17.30m today.")
+
+
+@pytest.mark.parametrize(
+    "cut,repaired",
+    [
+        ("$327m", "HK$327m"),  # the currency prefix the tokenizer split off
+        ("327m", "HK$327m"),
+        ("17.30", "17.30m"),  # a unit glued to the number
+        ("rose 5", "rose 5%"),
+        ("£21m)", "(£21m)"),  # a closing bracket whose opener is just before
+        ("(£21m", "(£21m)"),
+        ("\"a nice", "\"a nice letter\""),  # a quote closed a few words later
+        ("nice letter\" was", "\"a nice letter\" was"),
+        ("$1.75bn.", "$1.75bn"),  # the sentence's full stop
+        ("Smith Inc.", "Smith Inc."),  # an abbreviation's full stop stays
+        ("Sanders'", "Sanders'"),  # an apostrophe is no quotation mark
+        ("1986) rose 5", "(set in 1986) rose 5%"),
+    ],
+)
+def test_repair_span(cut, repaired):
+    start = REPAIR_TEXT.index(cut)
+    s, e = repair_span(REPAIR_TEXT, start, start + len(cut))
+    assert REPAIR_TEXT[s:e] == repaired
+
+
+def test_stray_mark_far_from_its_partner_is_cut_off():
+    text = "The board (which met on Tuesday after a long and difficult review of all the options open to it) voted."
+    start = text.index("(which")
+    s, e = repair_span(text, start, start + len("(which met"))
+    assert text[s:e] == "which met"
+
+
+@pytest.mark.parametrize("text,stray", [("(a", [0]), ("a)", [1]), ("“a", [0]), ("‘a’ b", []), ("don’t", []),
+                                        ("'a b", [0]), ("'a b'", []), ('"a', [0]), ('"a" "b"', []), ("[a (b] c)", [0, 5])])
+def test_unbalanced_marks(text, stray):
+    assert unbalanced_marks(text) == stray
+
+
+def test_no_repaired_span_is_ever_unbalanced():
+    import random
+
+    rng = random.Random(13)
+    pieces = ["HK$327m", "(£21m)", "<KRPG.F>", "<open", "\"nice letter\"", "‘quoted’", "“double”", "[note]", "don’t", "Sanders'", "'single'",
+              "U.S.", "1.75bn.", "word", "and", "(open", "close)", "\"stray", "«guillemets»", "{x}", ",", "\n"]
+    for _ in range(3000):
+        text = " ".join(rng.choice(pieces) for _ in range(rng.randint(1, 14)))
+        start = rng.randrange(len(text))
+        end = rng.randint(start + 1, len(text))
+        repaired = repair_span(text, start, end)
+        if repaired is not None:
+            s, e = repaired
+            assert 0 <= s < e <= len(text)
+            assert is_balanced(text[s:e]), (text, text[start:end], text[s:e])
+            assert text[s:e] == text[s:e].strip()
+
+
+def test_reader_answers_are_balanced_and_whole(reader):
+    p = passage("Lenovo will pay $1.25bn (£650m) in cash and shares to IBM, while its own quarterly profit was "
+                "HK$327m. The deal, worth \"about $1.75bn\" with debt, makes Lenovo the third-largest PC maker.")
+    out = reader.read("How much was Lenovo's quarterly profit?", [p])
+    assert out.spans
+    for span in out.spans:
+        assert is_balanced(span.text), span.text
+        assert not span.text.startswith("$327")  # never "$327m" cut out of "HK$327m"

@@ -52,3 +52,40 @@ def test_filter_matching_nothing(retriever):
 def test_bad_date_filter():
     with pytest.raises(ValueError, match="ISO date"):
         Filters(date_from="yesterday")
+
+
+# ---- time windows --------------------------------------------------------------------------------
+
+from datetime import date  # noqa: E402
+
+from qa.timeframe import time_window  # noqa: E402
+
+
+def test_window_prefers_articles_published_inside_it(retriever):
+    question = "What happened with the harbour bridge vote?"
+    plain = retriever.retrieve(question, k=3)
+    assert plain[0].article.id == "coast-bridge-delay"
+    week = time_window(question + " this week", today=date(2024, 3, 7))  # 4-7 March 2024: the approval
+    boosted = retriever.retrieve(question, k=3, window=week)
+    assert boosted[0].article.id == "herald-bridge"
+    assert {p.article.id for p in boosted} >= {"herald-bridge", "coast-bridge-delay"}  # a preference, not a filter
+
+
+def test_recency_prefers_the_newest_of_similar_articles(retriever):
+    question = "What is the latest on the harbour bridge?"
+    assert retriever.retrieve(question, k=2, window=time_window(question, "2024-06-01"))[0].article.id == "herald-bridge"
+
+
+def test_as_of_day_leaves_out_later_articles_but_never_undated_ones(retriever):
+    window = time_window("Why were the schools closed?", "2024-01-01")
+    passages = retriever.retrieve("Why were the schools closed?", k=20, window=window)
+    ids = {p.article.id for p in passages}
+    assert "coast-storm" not in ids and "herald-bridge" not in ids  # published after 1 January 2024
+    assert "coast-bridge-delay" in ids  # before it
+    assert any(p.article.published is None for p in passages)  # the undated sample article stays
+    assert all(p.article.published is None or p.article.published <= "2024-01-01" for p in passages)
+
+
+def test_passages_carry_retrieval_scores(retriever):
+    [top, *_] = retriever.retrieve("How much will the harbour bridge cost?", k=3)
+    assert 0.0 < top.dense_score <= 1.0 and top.bm25_score > 0.0

@@ -7,7 +7,7 @@ from qa.serve.ui import (
     GENERIC_QUESTION, MAX_SENTENCE_CHARS, NOT_FOUND, SAMPLE_QUESTIONS, SEARCHING, chat_filters, chat_reply,
     confidence_label, configured_examples, escape, example_questions, filtered_reply, headline_question, page_state,
     render_answer,
-    render_passage, safe_url, sentence_bounds, stats_markdown,
+    render_passage, render_time_window, safe_url, sentence_bounds, stats_markdown,
 )
 from qa.errors import InvalidQuestion
 from qa.records import Alternative, Answer, Article, Citation, CitedAlternate
@@ -60,7 +60,18 @@ def test_not_found_message():
 
 
 def test_confidence_label():
-    assert [confidence_label(s) for s in (0.9, 0.75, 0.7, 0.65, 0.3)] == ["high", "high", "medium", "medium", "low"]
+    assert [confidence_label(s) for s in (0.9, 0.8, 0.7, 0.5, 0.3)] == ["high", "high", "medium", "medium", "low"]
+
+
+def test_time_window_line():
+    from qa.timeframe import time_window
+
+    window = time_window("What happened this week?", "2024-03-22")
+    assert render_time_window(window) == '<div class="qa-time">articles from 18–22 March 2024 (this week)</div>'
+    assert render_time_window(None) == ""
+    html = render_answer(Answer("q", "the answer", True, 0.9, [hostile_citation()], time_window=window))
+    assert '<div class="qa-answer"><div class="qa-time">articles from 18–22 March 2024 (this week)</div>' in html
+    assert "(this week)</div>" + NOT_FOUND in render_answer(Answer("q", None, False, 0.1, time_window=window))
 
 
 def test_safe_url():

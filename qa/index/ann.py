@@ -69,8 +69,10 @@ def read_mapped(path: Path):
     return faiss.read_index(str(path), flags)
 
 
-def search(flat, ivf, query: np.ndarray, n: int, allowed: np.ndarray | None = None, nprobe: int = 0) -> list[int]:
-    """Top-n rows by inner product: exact on `flat`, or approximate on `ivf` when there is one."""
+def search(flat, ivf, query: np.ndarray, n: int, allowed: np.ndarray | None = None,
+           nprobe: int = 0) -> dict[int, float]:
+    """Row → inner product of the top n rows, best first: exact on `flat`, or approximate on `ivf`
+    when there is one (IVF-Flat keeps the vectors, so its scores are exact too)."""
     import faiss
 
     if ivf is None:
@@ -78,8 +80,8 @@ def search(flat, ivf, query: np.ndarray, n: int, allowed: np.ndarray | None = No
         if allowed is not None:
             params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
             n = min(n, len(allowed))
-        _, rows = flat.search(query, n, params=params)
-        return [int(r) for r in rows[0] if r >= 0]
+        scores, rows = flat.search(query, n, params=params)
+        return {int(r): float(s) for r, s in zip(rows[0], scores[0]) if r >= 0}
     probe = nprobe or default_nprobe(ivf.nlist)
     selector = None
     if allowed is not None:
@@ -88,5 +90,5 @@ def search(flat, ivf, query: np.ndarray, n: int, allowed: np.ndarray | None = No
         if len(allowed) < SELECTIVE * ivf.ntotal:
             probe = ivf.nlist  # few rows pass the filter: visit every list, score only those rows (exact)
     params = faiss.SearchParametersIVF(nprobe=min(probe, ivf.nlist), sel=selector)
-    _, rows = ivf.search(query, n, params=params)
-    return [int(r) for r in rows[0] if r >= 0]
+    scores, rows = ivf.search(query, n, params=params)
+    return {int(r): float(s) for r, s in zip(rows[0], scores[0]) if r >= 0}

@@ -719,17 +719,21 @@ class MilvusStore:
 
     @milvus_errors
     def search(self, snap: Snapshot, vector: np.ndarray, tokens: list[str], n: int, expr: str | None):
-        """Dense and BM25 rankings of chunk ids (best first) and each hit's (article_id, start, end)."""
+        """Dense and BM25 rankings of chunk ids (best first), each hit's (article_id, start, end), and
+        the dense (cosine) and BM25 scores by chunk id."""
         coll = self.backend.collection(snap.set, "chunks")
         where = snap.visible + (f" and ({expr})" if expr else "")
         fields = ["article_id", "start", "end"]
         hits: dict[int, tuple[str, int, int]] = {}
+        scores: list[dict[int, float]] = []
 
         def ranking(results) -> list[int]:
             ids = []
+            scores.append({})
             for hit in results[0]:
                 entity = hit["entity"]
                 hits[int(hit["id"])] = (entity["article_id"], int(entity["start"]), int(entity["end"]))
+                scores[-1][int(hit["id"])] = float(hit["distance"])
                 ids.append(int(hit["id"]))
             return ids
 
@@ -746,7 +750,7 @@ class MilvusStore:
             scored = [(float(h["distance"]), int(h["id"])) for h in results[0] if float(h["distance"]) > 0]
             ranking(results)
             sparse = [i for _, i in sorted(scored, key=lambda s: (-s[0], s[1]))]
-        return dense, sparse, hits
+        return dense, sparse, hits, scores[0], scores[1] if len(scores) > 1 else {}
 
     def _bm25_query(self, snap: Snapshot, tokens: list[str]) -> dict[int, float]:
         """Query sparse vector: IDF (Lucene) per occurrence of each known term, as bm25s sums them."""

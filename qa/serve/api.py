@@ -2,7 +2,7 @@
 
     /               chat UI (Gradio; its own API works with gradio_client, endpoint "/ask")
     /embed/         the chat alone, for an iframe (CSP frame-ancestors: Settings.frame_ancestors)
-    POST /api/ask   {"question", "history"?, "k"?, "filters"?} → the JSON of `qa ask --json`
+    POST /api/ask   {"question", "history"?, "k"?, "filters"?, "as_of"?} → the JSON of `qa ask --json`
     GET  /api/quotes?speaker=…&about=… what a speaker said, best match first (qa.speakers)
     GET  /api/stats what the index holds
     GET  /api/health liveness/readiness (never needs the token, never waits for the models)
@@ -24,6 +24,7 @@ from ..answer import QAService
 from ..config import Settings
 from ..errors import InvalidQuestion, QAError
 from ..retrieve import Filters
+from ..timeframe import parse_as_of
 from .engine import Busy, Engine
 
 
@@ -177,6 +178,18 @@ def _models(max_question_chars: int, max_k: int):
         )
         k: int | None = Field(None, ge=1, le=max_k, description=f"Passages to read, 1 to {max_k} (default QA_TOP_K).")
         filters: FiltersIn | None = None
+        as_of: str | None = Field(
+            None, max_length=40, examples=["2024-03-20"],
+            description='Ask as of this day (YYYY-MM-DD or ISO date-time; default now): "this week" is that '
+            "day's week, and articles published after it are left out.",
+        )
+
+        @field_validator("as_of")
+        @classmethod
+        def _as_of_date(cls, value: str | None) -> str | None:
+            if value is not None:
+                parse_as_of(value)  # its ValueError becomes a 422
+            return value
 
         @field_validator("question")
         @classmethod
@@ -212,6 +225,11 @@ def _models(max_question_chars: int, max_k: int):
         score: float
         article_id: str
 
+    class TimeWindowOut(BaseModel):
+        model_config = ConfigDict(populate_by_name=True)
+        from_: str | None = Field(alias="from", description="First day (YYYY-MM-DD) of the preferred articles, or null.")
+        to: str | None = Field(description="Last day preferred (or the as-of day), or null.")
+        reason: str = Field(description='What set it: "this week", "latest", "as of 20 March 1987".')
     class QuoteOut(BaseModel):
         speaker: str
         speaker_as_written: str
@@ -224,10 +242,12 @@ def _models(max_question_chars: int, max_k: int):
         question: str
         answer: str | None
         found: bool
-        score: float = Field(description="In [0, 1]; comparable across passages.")
+        score: float = Field(description="Calibrated: the estimated probability that the answer is right; found "
+                                         "when it reaches QA_FOUND_THRESHOLD.")
         citations: list[CitationOut]
         alternatives: list[AlternativeOut]
         quote: QuoteOut | None = Field(None, description="Who said the answer, when it is a quotation (else null).")
+        time_window: TimeWindowOut | None = Field(None, description="The dates the question was read as asking about.")
 
     class ErrorOut(BaseModel):
         error: str
@@ -305,7 +325,7 @@ def create_app(settings: Settings, service: QAService | None = None):
             filters = Filters(source, body.filters.date_from, body.filters.date_to)
         history = [h if isinstance(h, str) else h.model_dump() for h in body.history]
         try:
-            answer = engine.ask(body.question, history, body.k, filters)
+            answer = engine.ask(body.question, history, body.k, filters, as_of=body.as_of)
         except InvalidQuestion as exc:
             raise HTTPException(422, f"invalid question: {exc}") from None
         except Busy as exc:

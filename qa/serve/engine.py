@@ -82,13 +82,15 @@ class Engine:
         k: int | None = None,
         filters: Filters | None = None,
         timeout: float | None = None,
+        as_of=None,
     ) -> Answer:
-        """Answer `question` (a follow-up retrieves with the conversation); one question at a time."""
+        """Answer `question` (a follow-up retrieves with the conversation) as of `as_of` (default now);
+        one question at a time."""
         question = self._service.validate(question)
         k = self.settings.top_k if k is None else k
         if not 1 <= k <= self.settings.max_k:
             raise InvalidQuestion(f"k must be between 1 and {self.settings.max_k}")
-        answer = self._run(self._answer, (question, k, filters, history), timeout)
+        answer = self._run(self._answer, (question, k, filters, history, as_of), timeout)
         self.ready.set()
         return answer
 
@@ -125,9 +127,9 @@ class Engine:
 
                 release_free_memory()
 
-    def _answer(self, question: str, k: int, filters: Filters | None, history: list | None) -> Answer:
+    def _answer(self, question: str, k: int, filters: Filters | None, history: list | None, as_of=None) -> Answer:
         """On the models' thread, holding the lock."""
-        return self._reload_if_changed().ask(question, k, filters, history)
+        return self._reload_if_changed().ask(question, k, filters, history, as_of=as_of)
 
     def _quotes(self, speaker: str, about: str | None, filters: Filters | None, limit: int) -> list[dict]:
         """On the models' thread, holding the lock."""
@@ -161,7 +163,8 @@ class Engine:
         if current._store is not None or generation == self._generation:
             return current
         try:
-            fresh = QAService(current.settings, embedder=current.embedder, reader=current.reader)
+            fresh = QAService(current.settings, embedder=current.embedder, reader=current.reader,
+                              calibration=current.calibration)
             store = fresh.store
         except QAError as exc:
             if generation != self._failed:

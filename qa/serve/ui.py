@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from ..chunk import sentence_spans
 from ..errors import InvalidQuestion, QAError
-from ..records import Answer, Citation, CitedAlternate
+from ..records import Answer, Citation, CitedAlternate, TimeWindow
 from ..retrieve import Filters
+from ..timeframe import describe
 from ..wording import plural
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ MAX_EXAMPLES = 3
 MAX_SLIDER_K = 20  # the filter row's "passages" slider; the API allows up to Settings.max_k
 ANY_SOURCE = ""  # the source dropdown's "any source" value
 MAX_SENTENCE_CHARS = 320  # a longer "sentence" (no punctuation) is cut to words around the answer
-CONFIDENCE_LEVELS = ((0.75, "high"), (0.65, "medium"), (0.0, "low"))
+CONFIDENCE_LEVELS = ((0.8, "high"), (0.5, "medium"), (0.0, "low"))  # on the calibrated score: P(right)
 MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>$])")
 
 CSS = """
@@ -71,6 +72,7 @@ details.qa-passage[open] .qa-less { display: inline; }
   border-right-color: transparent; border-radius: 50%; animation: qa-spin .8s linear infinite; vertical-align: -.1em; }
 @keyframes qa-spin { to { transform: rotate(360deg); } }
 .qa-error { color: #b91c1c; }
+.qa-time { font-size: .85em; opacity: .75; margin: 0 0 .3em; }
 .qa-quote-by { margin: -.2em 0 .4em; font-style: italic; }
 #qa-filters .form { flex-wrap: wrap !important; }
 #qa-filters .form > .block { flex: 1 1 180px !important; min-width: 180px !important; }
@@ -202,6 +204,11 @@ def render_link(title: str | None, url: str | None, source: str | None, day: str
     return f"<li>{head}" + (f' <span class="qa-meta">· {meta}</span>' if meta else "") + "</li>"
 
 
+def render_time_window(window: TimeWindow | None) -> str:
+    """The dates the question was read as asking about, one line ("articles from 16–22 March 2024 (this week)")."""
+    return f'<div class="qa-time">{text(describe(window))}</div>' if window else ""
+
+
 def render_source(c: Citation) -> str:
     return render_link(c.title or c.article_id, c.url, c.source, c.date)
 
@@ -254,6 +261,7 @@ def render_alternatives(answer: Answer) -> str:
 def answer_parts(answer: Answer) -> list[str]:
     """The bubble's parts, top to bottom (empty strings are left out)."""
     return [
+        render_time_window(answer.time_window),
         render_head(answer),
         render_quote(answer),
         render_passage(answer.citations[0]),
@@ -267,7 +275,7 @@ def answer_parts(answer: Answer) -> list[str]:
 def render_answer(answer: Answer) -> str:
     """One chat bubble: answer + confidence, the sentence around it, sources, collapsed extras."""
     if not answer.found or not answer.citations:
-        return NOT_FOUND
+        return f'<div class="qa-answer">{render_time_window(answer.time_window)}{NOT_FOUND}</div>' if answer.time_window else NOT_FOUND
     return '<div class="qa-answer">' + "".join(part for part in answer_parts(answer) if part) + "</div>"
 
 

@@ -1,0 +1,245 @@
+"""Selection: the reader's spans from several passages → candidate answers with calibrated scores.
+
+The reader scores spans inside each window; which passage to believe is decided here, from all of
+them at once:
+
+- **Votes.** Spans whose answers normalize to the same text are one candidate: its evidence adds
+  up (summed probability under the reader's softmax over all windows, and the number of articles).
+- **Features** of a candidate (`FEATURES`): the reader's span logit, its margin over the window's
+  "no answer" logit, its log-probability under the softmax over all windows read (multi-passage
+  BERT's global normalization), the votes, the retrieval scores of its passage (dense cosine,
+  BM25, fused rank: BERTserini interpolates such scores with the reader's), whether its article
+  lies in the question's time window or is among the newest, the answer's length, and two
+  question-level signals (the best cosine of any passage read; a time window no passage falls in).
+- **Selection score** s = w · features picks the answer. The **calibrated score** P = sigmoid(c ·
+  (s, its lead over the runner-up, and the question-level signals) + c0) is the estimated
+  probability that the answer is right (exact match with a gold answer, SQuAD-normalized):
+  Platt scaling over those few features. "Found" is P ≥ Settings.found_threshold.
+
+w and c live in `calibration.json` beside the reader's weights, fitted on the development sets in
+benchmarks/dev by `scripts/fit_calibration.py`; refit them whenever the reader changes (its logits
+change). A calibration fitted for another reader is used with a warning.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import re
+import string
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, Sequence
+
+from .errors import QAError
+from .read import ReaderOutput
+from .records import Passage, Span, TimeWindow
+
+log = logging.getLogger("qa.selection")
+
+CALIBRATION_FILE = "calibration.json"
+MAX_SPANS = 40  # best spans considered (of 10 per window): later ones never win
+MAX_LEAD = 5.0  # a candidate's lead over the runner-up counts up to this (an only candidate has it)
+RECENCY_DAYS = 7.0  # with a recency preference, a candidate a week older than the newest passage scores 1/e
+
+FEATURES = (
+    "logit",  # start + end logit of the candidate's best span
+    "margin",  # that logit minus its window's "no answer" logit
+    "log_prob",  # log P(best span) under the softmax over all windows read
+    "log_votes",  # log Σ P(span) over the candidate's spans (same answer, other places)
+    "articles",  # distinct articles with the answer, minus one
+    "cosine",  # dense cosine of the best span's passage and the question
+    "bm25",  # BM25 of that passage / the best BM25 of the passages read
+    "rank",  # 1 / (1 + fused retrieval rank of that passage)
+    "in_window",  # an article of the candidate is in the question's time window
+    "recency",  # exp(-days older than the newest passage read / RECENCY_DAYS), with a recency preference
+    "length",  # log(1 + words in the answer)
+    "max_cosine",  # best dense cosine of any passage read (question level: is the index about this at all?)
+    "window_miss",  # the question names a time window and no passage read is in it (question level)
+)
+# What the calibrated score is computed from: the selection score, its lead over the best other
+# candidate (capped at MAX_LEAD), and candidate features (FEATURES).
+CALIBRATION_FEATURES = ("score", "lead", *FEATURES)
+
+
+@dataclass
+class Candidate:
+    """One answer text and every span that gives it, best first."""
+
+    key: str  # normalized answer text
+    spans: list[Span]
+    features: dict[str, float] = field(default_factory=dict)
+    score: float = 0.0  # selection score w · features
+    lead: float = 0.0  # score minus the best other candidate's score, at most MAX_LEAD
+    probability: float = 0.0  # calibrated: P(right)
+
+    @property
+    def text(self) -> str:
+        return self.spans[0].text
+
+    @property
+    def best(self) -> Span:
+        return self.spans[0]
+
+
+@dataclass(frozen=True)
+class Calibration:
+    weights: dict[str, float]  # selection: score = Σ weights[f] × feature f
+    calibrator: dict[str, float]  # P = sigmoid(bias + Σ calibrator[f] × f), f in CALIBRATION_FEATURES
+    bias: float = 0.0
+    reader: str = ""  # fingerprint of the reader weights it was fitted for
+    meta: dict[str, Any] = field(default_factory=dict)  # how and on what it was fitted
+
+    @classmethod
+    def uncalibrated(cls) -> Calibration:
+        """The reader's own ranking (span logit) and score (sigmoid of 0.1 × logit), for a reader
+        without a calibration.json."""
+        return cls({"logit": 1.0}, {"score": 0.1}, meta={"uncalibrated": True})
+
+    @classmethod
+    def for_reader(cls, reader_dir: Path) -> Calibration:
+        """The calibration stored beside the reader's weights; the uncalibrated one (with a warning)
+        when there is none. A file fitted for other weights is used, with a warning."""
+        path = Path(reader_dir) / CALIBRATION_FILE
+        if not path.is_file():
+            log.warning("no %s beside the reader in %s: scores are not calibrated; run "
+                        "`python scripts/fit_calibration.py --reader %s`", CALIBRATION_FILE, reader_dir, reader_dir)
+            return cls.uncalibrated()
+        calibration = cls.load(path)
+        fingerprint = reader_fingerprint(reader_dir)
+        if calibration.reader and fingerprint and calibration.reader != fingerprint:
+            log.warning("%s was fitted for other reader weights (%s, these are %s): scores may be off; refit "
+                        "with `python scripts/fit_calibration.py`", path, calibration.reader, fingerprint)
+        return calibration
+
+    @classmethod
+    def load(cls, path: Path) -> Calibration:
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            weights = {str(k): float(v) for k, v in data["weights"].items()}
+            calibrator = {str(k): float(v) for k, v in data["calibrator"].items()}
+            bias = float(data["bias"])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise QAError(f"{path}: not a readable calibration file ({exc})") from None
+        for names, known in ((weights, FEATURES), (calibrator, CALIBRATION_FEATURES)):
+            unknown = set(names) - set(known)
+            if unknown:
+                raise QAError(f"{path}: unknown features {', '.join(sorted(unknown))} (known: {', '.join(known)})")
+        return cls(weights, calibrator, bias, str(data.get("reader", "")), dict(data.get("meta", {})))
+
+    def save(self, path: Path) -> None:
+        data = {"weights": self.weights, "calibrator": self.calibrator, "bias": self.bias, "reader": self.reader,
+                "meta": self.meta}
+        Path(path).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+    def score(self, features: dict[str, float]) -> float:
+        return sum(w * features.get(name, 0.0) for name, w in self.weights.items())
+
+    def probability(self, candidate: Candidate) -> float:
+        values = {"score": candidate.score, "lead": candidate.lead, **candidate.features}
+        return _sigmoid(self.bias + sum(w * values.get(name, 0.0) for name, w in self.calibrator.items()))
+
+    def rank(self, candidates: list[Candidate]) -> list[Candidate]:
+        """Score and calibrate every candidate; best first."""
+        for c in candidates:
+            c.score = self.score(c.features)
+        ranked = sorted(candidates, key=lambda c: -c.score)
+        for i, c in enumerate(ranked):
+            others = [o.score for j, o in enumerate(ranked[:2]) if j != i]
+            c.lead = min(c.score - others[0], MAX_LEAD) if others else MAX_LEAD
+            c.probability = self.probability(c)
+        return ranked
+
+
+def reader_fingerprint(reader_dir: Path) -> str:
+    """First 16 hex digits of the SHA-256 of the reader's weights file ("" if there is none)."""
+    for name in ("model.safetensors", "pytorch_model.bin"):
+        path = Path(reader_dir) / name
+        if path.is_file():
+            digest = hashlib.sha256()
+            with open(path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+            return digest.hexdigest()[:16]
+    return ""
+
+
+def candidates(read: ReaderOutput, passages: Sequence[Passage], window: TimeWindow | None = None,
+               max_spans: int = MAX_SPANS) -> list[Candidate]:
+    """The reader's best spans grouped by normalized answer, with their features (unscored)."""
+    groups: dict[str, Candidate] = {}
+    for span in read.spans[:max_spans]:
+        key = normalize_answer(span.text)
+        if not key:
+            continue
+        groups.setdefault(key, Candidate(key, [])).spans.append(span)
+    if not groups:
+        return []
+    cosines = [p.dense_score for p in passages if p.dense_score is not None]
+    floor = min(cosines) if cosines else 0.0  # a passage outside the dense list scores below all in it
+    best_bm25 = max((p.bm25_score or 0.0 for p in passages), default=0.0) or 1.0
+    dates = [d for d in (_day(p.article.published) for p in passages) if d is not None]
+    newest = max(dates) if dates else None
+    dated_window = window is not None and window.prefers_dates
+    window_miss = float(dated_window and not any(window.contains(p.article.published) for p in passages))
+    question_level = {"max_cosine": max(cosines) if cosines else 0.0, "window_miss": window_miss}
+    for c in groups.values():
+        best = c.best
+        passage = best.passage
+        log_probs = [read.log_prob(s) for s in c.spans]
+        c.features = {
+            "logit": best.logit,
+            "margin": best.logit - best.null_logit,
+            "log_prob": log_probs[0],
+            "log_votes": _log_sum_exp(log_probs),
+            "articles": float(len({s.passage.article.id for s in c.spans}) - 1),
+            "cosine": passage.dense_score if passage.dense_score is not None else floor,
+            "bm25": (passage.bm25_score or 0.0) / best_bm25,
+            "rank": 1.0 / (1 + passage.rank),
+            "in_window": float(dated_window and any(window.contains(s.passage.article.published) for s in c.spans)),
+            "recency": _recency(c.spans, newest) if window is not None and window.recency else 0.0,
+            "length": math.log1p(len(c.text.split())),
+            **question_level,
+        }
+    return list(groups.values())
+
+
+def _recency(spans: list[Span], newest: date | None) -> float:
+    days = [d for d in (_day(s.passage.article.published) for s in spans) if d is not None]
+    if not days or newest is None:
+        return 0.0
+    return math.exp(-(newest - max(days)).days / RECENCY_DAYS)
+
+
+def _day(published: str | None) -> date | None:
+    try:
+        return date.fromisoformat(published[:10]) if published else None
+    except ValueError:
+        return None
+
+
+def _log_sum_exp(values: list[float]) -> float:
+    top = max(values)
+    if top == float("-inf"):
+        return top
+    return top + math.log(sum(math.exp(v - top) for v in values))
+
+
+def _sigmoid(x: float) -> float:
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    z = math.exp(x)
+    return z / (1.0 + z)
+
+
+_PUNCT = set(string.punctuation) | {"‘", "’", "“", "”", "–", "—", "…"}
+
+
+def normalize_answer(text: str) -> str:
+    """SQuAD normalization: lower case, no punctuation, no articles, single spaces."""
+    text = "".join(ch for ch in text.lower() if ch not in _PUNCT)
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return " ".join(text.split())

@@ -1,0 +1,120 @@
+import json
+import logging
+import math
+
+import pytest
+
+from qa.config import DEFAULT_READER_DIR
+from qa.errors import QAError
+from qa.ingest import make_article
+from qa.read import ReaderOutput
+from qa.records import Chunk, Passage, Span
+from qa.selection import CALIBRATION_FILE, FEATURES, Calibration, candidates, reader_fingerprint
+from qa.timeframe import time_window
+
+
+def passage(text, article_id, rank, published=None, dense=0.5, bm25=5.0, chunk_id=None):
+    article = make_article("Title", text, explicit_id=article_id, published=published)
+    chunk = Chunk(rank if chunk_id is None else chunk_id, article_id, text, 0, len(text))
+    return Passage(chunk, article, score=1 / (61 + rank), rank=rank, dense_score=dense, bm25_score=bm25)
+
+
+def span(p, answer, logit, null=0.0):
+    start = p.chunk.text.index(answer)
+    return Span(p, start, start + len(answer), 0.5, logit=logit, null_logit=null)
+
+
+P1 = passage("The rebate was 44.819 Ecus at the tender.", "week-12", 0, "1987-03-18", dense=0.7, bm25=9.0)
+P2 = passage("A rebate of 43.147 Ecus was set.", "week-10", 1, "1987-03-04", dense=0.6, bm25=6.0)
+P3 = passage("Traders said 44.819 Ecus was expected.", "week-12b", 2, "1987-03-19", dense=0.5, bm25=3.0)
+
+
+def read_output():
+    spans = [span(P2, "43.147 Ecus", 9.0, 1.0), span(P1, "44.819 Ecus", 8.0, 2.0), span(P3, "44.819 Ecus", 7.0, 1.0)]
+    return ReaderOutput(spans, {p.chunk.id: 0.3 for p in (P1, P2, P3)}, start_log_z=6.0, end_log_z=5.0)
+
+
+def test_spans_with_the_same_answer_are_one_candidate_whose_votes_add_up():
+    found = {c.key: c for c in candidates(read_output(), [P1, P2, P3])}
+    assert set(found) == {"43147 ecus", "44819 ecus"}
+    votes = found["44819 ecus"]
+    assert [s.passage.article.id for s in votes.spans] == ["week-12", "week-12b"]
+    f = votes.features
+    assert f["log_prob"] == pytest.approx(8.0 - 11.0)
+    assert f["log_votes"] == pytest.approx(math.log(math.exp(-3.0) + math.exp(-4.0)))
+    assert f["articles"] == 1.0 and found["43147 ecus"].features["articles"] == 0.0
+    assert f["margin"] == 6.0 and f["cosine"] == 0.7 and f["bm25"] == 1.0 and f["rank"] == 1.0
+    assert f["max_cosine"] == 0.7 and set(f) == set(FEATURES)
+
+
+def test_time_features():
+    week = time_window("this week", "1987-03-20")  # 16-20 March
+    found = {c.key: c.features for c in candidates(read_output(), [P1, P2, P3], week)}
+    assert found["44819 ecus"]["in_window"] == 1.0 and found["43147 ecus"]["in_window"] == 0.0
+    assert found["44819 ecus"]["window_miss"] == 0.0
+    latest = {c.key: c.features for c in candidates(read_output(), [P1, P2, P3], time_window("latest", "1987-03-20"))}
+    assert latest["44819 ecus"]["recency"] == pytest.approx(1.0)  # has the newest passage (19 March)
+    assert latest["43147 ecus"]["recency"] == pytest.approx(math.exp(-15 / 7))
+    january = {c.key: c.features for c in candidates(read_output(), [P1, P2, P3], time_window("in January", "1987-03-20"))}
+    assert all(f["window_miss"] == 1.0 and f["in_window"] == 0.0 for f in january.values())
+
+
+def test_calibration_ranks_and_calibrates():
+    calibration = Calibration({"log_votes": 1.0, "in_window": 5.0}, {"score": 1.0, "lead": 0.5, "max_cosine": 2.0}, -3.0)
+    week = time_window("this week", "1987-03-20")
+    ranked = calibration.rank(candidates(read_output(), [P1, P2, P3], week))
+    assert ranked[0].text == "44.819 Ecus"
+    best, other = ranked
+    assert best.lead == pytest.approx(best.score - other.score) and other.lead == pytest.approx(-best.lead)
+    assert best.probability == pytest.approx(1 / (1 + math.exp(-(best.score + 0.5 * best.lead + 2.0 * 0.7 - 3.0))))
+    assert best.probability > other.probability
+
+
+def test_only_candidate_has_the_full_lead():
+    one = ReaderOutput([span(P1, "44.819 Ecus", 8.0)], {P1.chunk.id: 0.3}, 6.0, 5.0)
+    [only] = Calibration({"logit": 1.0}, {"lead": 1.0}).rank(candidates(one, [P1]))
+    assert only.lead == 5.0 and only.probability == pytest.approx(1 / (1 + math.exp(-5.0)))
+
+
+def test_calibration_file_round_trip(tmp_path):
+    calibration = Calibration({"logit": 0.5, "margin": 0.25}, {"score": 1.5, "max_cosine": 3.0}, -2.0, "abc",
+                              {"fitted": "today"})
+    calibration.save(tmp_path / CALIBRATION_FILE)
+    assert Calibration.load(tmp_path / CALIBRATION_FILE) == calibration
+
+
+@pytest.mark.parametrize("content,message", [
+    ("{", "not a readable calibration"),
+    ('{"weights": {"logit": 1}}', "not a readable calibration"),
+    ('{"weights": {"shoe_size": 1}, "calibrator": {}, "bias": 0}', "unknown features shoe_size"),
+    ('{"weights": {}, "calibrator": {"colour": 1}, "bias": 0}', "unknown features colour"),
+])
+def test_bad_calibration_file(tmp_path, content, message):
+    (tmp_path / CALIBRATION_FILE).write_text(content)
+    with pytest.raises(QAError, match=message):
+        Calibration.load(tmp_path / CALIBRATION_FILE)
+
+
+def test_reader_without_calibration_ranks_by_its_logits(tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="qa.selection"):
+        calibration = Calibration.for_reader(tmp_path)
+    assert calibration == Calibration.uncalibrated() and "fit_calibration.py" in caplog.text
+    ranked = calibration.rank(candidates(read_output(), [P1, P2, P3]))
+    assert ranked[0].text == "43.147 Ecus"  # the highest logit
+    assert ranked[0].probability == pytest.approx(1 / (1 + math.exp(-0.9)))
+
+
+def test_shipped_calibration_was_fitted_for_the_shipped_reader():
+    """A retrained reader needs a refit: `python scripts/fit_calibration.py` (docs/serving.md)."""
+    data = json.loads((DEFAULT_READER_DIR / CALIBRATION_FILE).read_text())
+    assert data["reader"] == reader_fingerprint(DEFAULT_READER_DIR)
+    calibration = Calibration.load(DEFAULT_READER_DIR / CALIBRATION_FILE)
+    assert calibration.calibrator.get("score", 0.0) > 0  # a higher selection score means a higher probability
+
+
+def test_calibration_for_other_weights_warns(tmp_path, caplog):
+    (tmp_path / "model.safetensors").write_bytes(b"other weights")
+    Calibration({"logit": 1.0}, {"score": 0.1}, 0.0, "0000000000000000").save(tmp_path / CALIBRATION_FILE)
+    with caplog.at_level(logging.WARNING, logger="qa.selection"):
+        Calibration.for_reader(tmp_path)
+    assert "fitted for other reader weights" in caplog.text
