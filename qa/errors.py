@@ -31,3 +31,7 @@ class InvalidQuestion(QAError):
 
 class ModelNotFound(QAError):
     pass
+
+
+class PrecisionUnavailable(QAError):
+    """The requested inference precision (QA_PRECISION) cannot run on this CPU or torch build."""
