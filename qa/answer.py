@@ -17,6 +17,7 @@ from .read import Reader, ReaderOutput
 from .records import Alternative, Answer, Citation, Passage, Span
 from .retrieve import Filters, Retriever
 from .index import IndexStore
+from .speakers import SpeakerAnswerer
 
 MAX_ALTERNATIVES = 4
 
@@ -36,6 +37,10 @@ class QAService:
     @cached_property
     def retriever(self) -> Retriever:
         return Retriever(self.store, self.embedder, self.settings.candidates, self.settings.rrf_k)
+
+    @cached_property
+    def speakers(self) -> SpeakerAnswerer:
+        return SpeakerAnswerer.from_settings(self.settings, self.store, self.embedder)
 
     @cached_property
     def reader(self) -> Reader:
@@ -60,7 +65,12 @@ class QAService:
             raise InvalidQuestion("k must be at least 1")
         query = contextualize(question, history or [])
         passages = self.retriever.retrieve(query, k, filters)
-        return compose_answer(question, passages, self.reader.read(question, passages), self.settings.null_threshold)
+        read = self.reader.read(question, passages)
+        # A question for someone's words is answered with their quote (qa.speakers), else as usual.
+        quoted = self.speakers.answer(question, history or [], passages, read, filters)
+        if quoted is not None:
+            return quoted
+        return compose_answer(question, passages, read, self.settings.null_threshold)
 
 
 def compose_answer(question: str, passages: list[Passage], read: ReaderOutput, margin: float = 0.0) -> Answer:

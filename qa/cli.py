@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import os
 import sys
+from contextlib import contextmanager
 from functools import wraps
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import click
 
@@ -59,28 +60,32 @@ def index() -> None:
     """Build and update the article index."""
 
 
+FOLLOW_SYMLINKS = click.option(
+    "--follow-symlinks", is_flag=True, default=None,
+    help="Follow symbolic links that lead out of an input folder (not followed by default).",
+)
+
+
 @index.command("build")
 @click.argument("paths", nargs=-1, required=True)
 @INDEX_OPTION
+@click.option("--replace", is_flag=True, help="Replace the index already in the folder (it stays available to `qa index rollback`).")
+@FOLLOW_SYMLINKS
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @user_errors
-def index_build(paths: tuple[str, ...], index_dir: Path | None, quiet: bool) -> None:
+def index_build(paths: tuple[str, ...], index_dir: Path | None, replace: bool, follow_symlinks: bool | None, quiet: bool) -> None:
     """Build a fresh index from files, folders, feeds and URLs (.txt .md .html .json .jsonl .csv .rss .atom .xml, http(s)://)."""
     from .embed import Embedder
-    from .ingest import ingest_paths
-    from .index import build_index
+    from .index import build_index, write_lock
 
-    settings = _settings(index_dir=index_dir)
-    with _fetcher(settings) as fetcher:
-        ingested = ingest_paths(paths, fetcher=fetcher)
-    _print_skipped(ingested.skipped, ingested.warnings)
-    if not ingested.articles:
-        raise click.ClickException("nothing to index: no readable article in the given paths")
+    settings = _settings(index_dir=index_dir, follow_symlinks=follow_symlinks)
     embedder = Embedder.from_settings(settings)
-    store, report = build_index(
-        ingested.articles, settings.index_dir, embedder, ChunkSpec.from_settings(settings),
-        progress=not quiet, dedup=_dedup(settings),
-    )
+    # The lock first: a second writer fails at once, not after ingesting everything.
+    with write_lock(settings.index_dir), _ingesting(paths, settings) as ingested:
+        store, report = build_index(
+            ingested, settings.index_dir, embedder, ChunkSpec.from_settings(settings),
+            progress=not quiet, dedup=_dedup(settings), replace=replace, keep=settings.keep_generations, lock_held=True,
+        )
     click.echo(
         f"Indexed {len(store.articles)} articles ({len(report.unchanged)} duplicates merged, "
         f"{len(report.collapsed)} near-duplicates collapsed), "
@@ -91,32 +96,43 @@ def index_build(paths: tuple[str, ...], index_dir: Path | None, quiet: bool) -> 
 @index.command("add")
 @click.argument("paths", nargs=-1, required=True)
 @INDEX_OPTION
+@FOLLOW_SYMLINKS
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @user_errors
-def index_add(paths: tuple[str, ...], index_dir: Path | None, quiet: bool) -> None:
+def index_add(paths: tuple[str, ...], index_dir: Path | None, follow_symlinks: bool | None, quiet: bool) -> None:
     """Add articles from files, folders, feeds and URLs; changed articles (same id) are replaced,
     identical ones left alone, near-duplicates of indexed articles collapsed into them."""
     from .embed import Embedder
-    from .ingest import ingest_paths
-    from .index import update_index
+    from .index import update_index, write_lock
 
-    settings = _settings(index_dir=index_dir)
-    with _fetcher(settings) as fetcher:
-        ingested = ingest_paths(paths, fetcher=fetcher)
-    _print_skipped(ingested.skipped, ingested.warnings)
+    settings = _settings(index_dir=index_dir, follow_symlinks=follow_symlinks)
     embedder = Embedder.from_settings(settings)
-    store, report = update_index(
-        settings.index_dir, embedder, ChunkSpec.from_settings(settings), add=ingested.articles, progress=not quiet,
-        dedup=_dedup(settings),
-    )
+    with write_lock(settings.index_dir), _ingesting(paths, settings) as ingested:
+        store, report = update_index(
+            settings.index_dir, embedder, ChunkSpec.from_settings(settings), add=ingested, progress=not quiet,
+            dedup=_dedup(settings), keep=settings.keep_generations, lock_held=True,
+        )
     click.echo(
         f"Added {len(report.added)}, updated {len(report.updated)}, unchanged {len(report.unchanged)}, "
         f"collapsed {len(report.collapsed)}, "
         f"skipped {len(ingested.skipped)}; {report.chunks_added} new chunks; "
         f"index now {len(store.articles)} articles, {len(store.chunks)} chunks"
     )
-    if ingested.skipped and not ingested.articles:
+    if ingested.skipped and not ingested.count:
         sys.exit(1)
+
+
+@contextmanager
+def _ingesting(paths: tuple[str, ...], settings: Settings) -> Iterator[Any]:
+    """A stream of the articles in `paths` (qa.ingest.IngestStream); what it skipped is printed at the end, even on failure."""
+    from .ingest import IngestLimits, IngestStream
+
+    with _fetcher(settings) as fetcher:
+        stream = IngestStream(paths, fetcher, IngestLimits.from_settings(settings))
+        try:
+            yield stream
+        finally:
+            _print_skipped(stream.skipped, stream.warnings)
 
 
 @index.command("watch")
@@ -134,6 +150,7 @@ def index_watch(feeds: tuple[str, ...], index_dir: Path | None, every: float, ro
     """
     from .embed import Embedder
     from .index.watch import watch
+    from .ingest import IngestLimits
 
     settings = _settings(index_dir=index_dir)
     embedder = Embedder.from_settings(settings)
@@ -145,7 +162,8 @@ def index_watch(feeds: tuple[str, ...], index_dir: Path | None, every: float, ro
     with _fetcher(settings) as fetcher:
         reports = watch(
             feeds, settings.index_dir, embedder, ChunkSpec.from_settings(settings), fetcher, every * 60, rounds,
-            dedup=_dedup(settings), on_round=on_round, progress=not quiet,
+            dedup=_dedup(settings), on_round=on_round, progress=not quiet, limits=IngestLimits.from_settings(settings),
+            keep=settings.keep_generations,
         )
     if rounds is None or len(reports) < rounds:
         click.echo(f"Stopped after {len(reports)} rounds.")
@@ -156,7 +174,7 @@ def index_watch(feeds: tuple[str, ...], index_dir: Path | None, every: float, ro
 def _fetcher(settings: Settings):
     from .ingest.fetch import Fetcher
 
-    return Fetcher(settings.fetch_timeout, settings.fetch_max_bytes, settings.fetch_max_redirects)
+    return Fetcher.from_settings(settings)
 
 
 def _dedup(settings: Settings):
@@ -176,18 +194,42 @@ def index_remove(article_ids: tuple[str, ...], index_dir: Path | None) -> None:
     """Remove articles by id (see `qa index stats --ids`)."""
     from .embed import Embedder
     from .errors import IndexNotFound
-    from .index import index_exists, update_index
+    from .index import index_exists, list_generations, update_index
 
     settings = _settings(index_dir=index_dir)
-    if not index_exists(settings.index_dir):
+    if not index_exists(settings.index_dir) and not list_generations(settings.index_dir):
         raise IndexNotFound(f"no index in {settings.index_dir}")
     embedder = Embedder.from_settings(settings)
-    store, report = update_index(settings.index_dir, embedder, ChunkSpec.from_settings(settings), remove=article_ids)
+    store, report = update_index(settings.index_dir, embedder, ChunkSpec.from_settings(settings), remove=article_ids,
+                                 keep=settings.keep_generations)
     for missing in report.missing:
         click.echo(f"not in the index: {missing}", err=True)
     click.echo(f"Removed {len(report.removed)}; index now {len(store.articles)} articles, {len(store.chunks)} chunks")
     if report.missing:
         sys.exit(1)
+
+
+@index.command("upgrade")
+@INDEX_OPTION
+@click.option("--requote", is_flag=True, help="Extract every article's quotes again, even where the index has them.")
+@user_errors
+def index_upgrade(index_dir: Path | None, requote: bool) -> None:
+    """Add what newer versions store to an older index (quotes) without re-embedding anything."""
+    from .index import IndexStore, index_exists, write_lock
+    from .errors import IndexNotFound
+
+    settings = _settings(index_dir=index_dir)
+    if not index_exists(settings.index_dir):
+        raise IndexNotFound(f"no index in {settings.index_dir}")
+    with write_lock(settings.index_dir):
+        store = IndexStore.load(settings.index_dir)
+        extracted = store.refresh_quotes(everything=requote)
+        if extracted:
+            store.save(settings.index_dir)
+    if extracted:
+        click.echo(f"Extracted {store.stats()['quotes']} quotes from {extracted} articles → {settings.index_dir}")
+    else:
+        click.echo(f"Index {settings.index_dir} is up to date ({store.stats()['quotes']} quotes).")
 
 
 @index.command("stats")
@@ -213,6 +255,60 @@ def index_stats(index_dir: Path | None, as_json: bool, ids: bool) -> None:
                 click.echo(f"  {row['id']}\t{row['title']}")
         else:
             click.echo(f"{key}: {', '.join(value) if isinstance(value, list) else value}")
+
+
+@index.command("history")
+@INDEX_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@user_errors
+def index_history(index_dir: Path | None, as_json: bool) -> None:
+    """List the index generations kept on disk, newest first (each file's checksum verified)."""
+    from .index import history
+
+    settings = _settings(index_dir=index_dir)
+    rows = history(settings.index_dir)
+    if as_json:
+        click.echo(json.dumps([r.to_dict() for r in rows], indent=2))
+        return
+    if not rows:
+        raise click.ClickException(f"no index generations in {settings.index_dir}")
+    for r in rows:
+        mark = "*" if r.current else " "
+        state = "ok" if r.problem is None else f"DAMAGED: {r.problem}"
+        click.echo(f"{mark} {r.name}  {r.updated_at or '-'}  {r.articles if r.articles is not None else '?'} articles, "
+                   f"{r.chunks if r.chunks is not None else '?'} chunks  {state}")
+    click.echo("(* = current; `qa index rollback GEN` switches to another)")
+
+
+@index.command("rollback")
+@click.argument("generation", required=False)
+@INDEX_OPTION
+@user_errors
+def index_rollback(generation: str | None, index_dir: Path | None) -> None:
+    """Switch the index back to GENERATION (default: the one the current generation replaced)."""
+    from .index import IndexStore, rollback
+
+    settings = _settings(index_dir=index_dir)
+    old, new = rollback(settings.index_dir, generation)
+    store = IndexStore.load(settings.index_dir, generation=new)
+    undo = f"; {old} is kept: `qa index rollback {old}` undoes this" if old else ""
+    click.echo(f"Index now at {new} ({len(store.articles)} articles){undo}")
+
+
+@index.command("repair")
+@INDEX_OPTION
+@user_errors
+def index_repair(index_dir: Path | None) -> None:
+    """Point CURRENT at the newest complete, verified generation when it is missing or damaged."""
+    from .index import IndexStore, repair
+
+    settings = _settings(index_dir=index_dir)
+    old, new = repair(settings.index_dir)
+    store = IndexStore.load(settings.index_dir, generation=new)
+    if old == new:
+        click.echo(f"Nothing to repair: {new} loads ({len(store.articles)} articles)")
+    else:
+        click.echo(f"CURRENT now points at {new} ({len(store.articles)} articles); it was {old or 'missing'}")
 
 
 # ---- ask ---------------------------------------------------------------------------------------
@@ -255,6 +351,47 @@ def ask(question: str, index_dir: Path | None, k: int | None, as_json: bool, sou
         click.echo("    " + " ".join((before + marked + c.passage[c.answer_end :]).split()))
     if answer.alternatives:
         click.echo("\nOther candidates: " + "; ".join(f"{a.answer} ({a.score:.2f})" for a in answer.alternatives))
+
+
+@cli.command("quotes")
+@click.option("--speaker", required=True, help='Who said it: "Sanders", "Sarah Sanders", "Ms Sanders", "the minister".')
+@click.option("--about", default=None, help="Rank by how well the quote matches this topic.")
+@INDEX_OPTION
+@click.option("--source", default=None, help="Only articles from this source.")
+@click.option("--date-from", default=None, help="Only articles published on or after (YYYY-MM-DD).")
+@click.option("--date-to", default=None, help="Only articles published on or before (YYYY-MM-DD).")
+@click.option("--limit", type=click.IntRange(1, 200), default=10, show_default=True, help="Most quotes to list.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@user_errors
+def quotes(speaker: str, about: str | None, index_dir: Path | None, source, date_from, date_to, limit: int,
+           as_json: bool) -> None:
+    """List what SPEAKER said in the indexed articles, best match to --about first (else newest first)."""
+    from .answer import QAService
+    from .retrieve import Filters
+
+    settings = _settings(index_dir=index_dir)
+    try:
+        filters = Filters(source, date_from, date_to)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    if not speaker.strip() or len(speaker) > 200 or (about and len(about) > settings.max_question_chars):
+        raise click.BadParameter("--speaker must be 1-200 characters and --about at most QA_MAX_QUESTION_CHARS")
+    found = QAService(settings).speakers.search(speaker, about, filters, limit)
+    if as_json:
+        click.echo(json.dumps({"speaker": speaker, "about": about, "quotes": [r.to_dict() for r in found]},
+                              ensure_ascii=False, indent=2))
+        return
+    if not found:
+        click.echo(f"No quotes by {speaker} in the indexed articles.")
+        return
+    for n, r in enumerate(found, 1):
+        q = r.quote
+        meta = ", ".join(x for x in (r.article.source, (r.article.published or "")[:10]) if x)
+        who = q.speaker + (f", {q.role}" if q.role else "")
+        words = " ".join(r.text.split())
+        click.echo(f"{n}. “{words}”" if q.kind == "direct" else f"{n}. {words} (reported)")
+        click.echo(f"   — {who} ({q.cue}) · {r.article.title}" + (f" ({meta})" if meta else "")
+                   + (f" · match {r.score:.2f}" if about else ""))
 
 
 @cli.command()
@@ -329,6 +466,32 @@ def eval_e2e(corpus: Path, questions: Path, k: int | None, as_json: bool, reader
     asked = load_jsonl(questions, required=("question",))
     result = evaluate_e2e(records, asked, settings, k=k, progress=not quiet)
     _echo_result(result, as_json, {"corpus": str(corpus), "questions": str(questions)})
+
+
+@eval_group.command("quotes")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@INDEX_OPTION
+@click.option("--k", type=click.IntRange(1, 50), default=None, help="Passages to read [default: 5].")
+@click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
+@click.option("--misses", "show_misses", is_flag=True, help="Also list the questions that missed (stderr).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@user_errors
+def eval_quotes(file: Path, index_dir: Path | None, k: int | None, as_json: bool, show_misses: bool,
+                quiet: bool) -> None:
+    """Score speaker questions on the index: FILE is JSONL {id, question, answers: [accepted quotes],
+    evidence_doc?, history?}. Prints the share answered with an accepted quote (token F1 >= 0.6, or
+    containing it while at most twice as long), mean F1 and the share citing the evidence article."""
+    from .answer import QAService
+    from .evaluate import evaluate_quotes, load_jsonl
+
+    settings = _settings(index_dir=index_dir)
+    questions = load_jsonl(file, required=("question", "answers"))
+    misses: list = []
+    result = evaluate_quotes(QAService(settings), questions, k=k, progress=not quiet, misses=misses)
+    if show_misses:
+        for miss in misses:
+            click.echo(json.dumps(miss, ensure_ascii=False), err=True)
+    _echo_result(result, as_json, {"file": str(file), "index": str(settings.index_dir)})
 
 
 def _print_skipped(skipped, warnings=()) -> None:

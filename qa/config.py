@@ -56,10 +56,32 @@ class Settings:
     dedup_threshold: float = 0.5  # Jaccard similarity of 5-word shingles
     dedup_shingle_words: int = 5
     dedup_min_words: int = 30
+    # Reliability and bounds (index/README.md, docs/ingest.md, docs/serving.md).
+    keep_generations: int = 2  # index generations kept on disk for `qa index rollback` (the live one included)
+    max_article_chars: int = 2_000_000  # an article's text is cut there, with a warning
+    feed_max_entries: int = 500  # entries read per feed (the first ones)
+    follow_symlinks: bool = False  # follow links that lead out of an input folder (--follow-symlinks)
+    # Fetching refuses loopback, private and link-local addresses unless allowed: all of them
+    # (QA_FETCH_ALLOW_PRIVATE=1) or these networks ("10.1.0.0/16 192.168.7.7"), for intranet feeds.
+    fetch_allow_private: bool = False
+    fetch_allow_networks: str = ""
+    max_waiting: int = 8  # questions queued for the models; one more gets 503 + Retry-After at once
+    # Speaker questions ("what did X say about Y?", qa.speakers): X's best quote answers when its
+    # relevance to Y reaches quote_threshold (tuned on benchmarks/dev); the quote_candidates best
+    # of X's quotes by a cheap first pass are scored with the embedder.
+    quote_threshold: float = 0.4
+    quote_candidates: int = 12
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
             raise ValueError(f"QA_PRECISION must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
+        self._check_bounds()
+
+    def _check_bounds(self) -> None:
+        for name, low in (("keep_generations", 1), ("max_article_chars", 1000), ("feed_max_entries", 1), ("max_waiting", 0)):
+            if getattr(self, name) < low:
+                raise ValueError(f"QA_{name.upper()} must be at least {low}, not {getattr(self, name)}")
+        parse_networks(self.fetch_allow_networks)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -75,6 +97,17 @@ class Settings:
 
     def with_(self, **overrides: Any) -> Settings:
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def parse_networks(text: str) -> tuple:
+    """QA_FETCH_ALLOW_NETWORKS: addresses or CIDR networks separated by spaces or commas."""
+    import ipaddress
+    import re
+
+    try:
+        return tuple(ipaddress.ip_network(part, strict=False) for part in re.split(r"[\s,]+", text.strip()) if part)
+    except ValueError as exc:
+        raise ValueError(f"QA_FETCH_ALLOW_NETWORKS: {exc}") from None
 
 
 def _coerce(name: str, raw: str, default: Any) -> Any:

@@ -35,3 +35,11 @@ class ModelNotFound(QAError):
 
 class PrecisionUnavailable(QAError):
     """The requested inference precision (QA_PRECISION) cannot run on this CPU or torch build."""
+
+
+class IndexUnreadable(IndexLoadError):
+    """The index files exist but cannot be read (permissions, I/O error): not damage, no rebuild needed."""
+
+
+class IndexExists(QAError):
+    """`qa index build` would replace an existing index and was not told to (--replace)."""

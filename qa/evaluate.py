@@ -260,3 +260,74 @@ def evaluate_e2e(corpus: Sequence[dict[str, Any]], questions: Sequence[dict[str,
         service = QAService(settings.with_(index_dir=Path(tmp) / "index"), store=store, embedder=embedder,
                             reader=reader)
         return evaluate_service(service, questions, k=k, progress=progress)
+
+
+# ---- speaker questions ---------------------------------------------------------------------------
+
+QUOTE_F1 = 0.6  # a predicted quote matches an accepted one at this token F1 ...
+QUOTE_LENGTH = 2.0  # ... or when it contains it and is at most this many times as long
+
+
+def quote_match(prediction: str, golds: Sequence[str]) -> bool:
+    """Does the answer give an accepted quote? No accepted quote means it should be "not found"."""
+    if not golds:
+        return not prediction
+    if not prediction:
+        return False
+    pred = squad_normalize(prediction)
+    for gold in golds:
+        norm = squad_normalize(gold)
+        if _f1(prediction, gold) >= QUOTE_F1 or (norm and norm in pred and len(pred) <= QUOTE_LENGTH * len(norm)):
+            return True
+    return False
+
+
+def evaluate_quotes(service, questions: Sequence[dict[str, Any]], k: int | None = None, progress: bool = True,
+                    misses: list | None = None) -> dict[str, Any]:
+    """Ask every speaker question {id, question, answers: [accepted quotes], evidence_doc?, history?}
+    (history: the earlier questions of a conversation) through service.ask.
+
+    matched: share whose answer matches an accepted quote (quote_match; no accepted quote: the
+    answer must be "not found"); F1: mean best token F1 (percent); cites_evidence: share of
+    questions with an evidence_doc whose answer cites that article. `misses` collects the misses.
+    """
+    from tqdm.auto import tqdm
+
+    if not questions:
+        raise QAError("no questions to evaluate")
+    matched = f1_sum = 0.0
+    cited = with_evidence = answerable = matched_answerable = quoted = 0
+    for q in tqdm(questions, desc="quotes", unit="q", disable=not progress, file=sys.stderr):
+        question = _text_field(q, "question")
+        history = q.get("history") or []
+        if not isinstance(history, list) or not all(isinstance(h, str) for h in history):
+            raise QAError(f"{_where(q)}: 'history' must be a list of earlier questions")
+        golds = gold_answers(q)
+        answer = service.ask(question, k=k, history=history)
+        prediction = answer.answer if answer.found and answer.answer else ""
+        hit = quote_match(prediction, golds)
+        matched += hit
+        f1_sum += squad_em_f1(prediction, golds)[1]
+        quoted += answer.quote is not None
+        if golds:
+            answerable += 1
+            matched_answerable += hit
+        evidence = q.get("evidence_doc")
+        if evidence not in (None, ""):
+            with_evidence += 1
+            ids = {doc for c in answer.citations
+                   for doc in (c.article_id, *(a.id for a in service.store.articles[c.article_id].alternates))}
+            cited += str(evidence) in ids
+        if not hit and misses is not None:
+            misses.append({"id": q.get("id"), "question": question, "answer": prediction, "expected": golds[:1]})
+    n = len(questions)
+    return {
+        "n": n,
+        "matched": round(matched / n, 3),
+        "F1": round(100 * f1_sum / n, 1),
+        "cites_evidence": round(cited / with_evidence, 3) if with_evidence else None,
+        "n_with_evidence": with_evidence,
+        "matched_answerable": round(matched_answerable / answerable, 3) if answerable else None,
+        "n_answerable": answerable,
+        "answered_with_quote": round(quoted / n, 3),
+    }

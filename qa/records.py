@@ -120,6 +120,51 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class Quote:
+    """Words attributed to a speaker in an article (qa.quotes): ``article.text[start:end]`` are the
+    quoted words (direct) or the reported clause (reported), without the quotation marks."""
+
+    article_id: str
+    start: int
+    end: int
+    speaker: str  # resolved name: "Sarah Sanders" for "Sanders", "she", "the spokeswoman"
+    speaker_as_written: str  # the attribution as it reads at this quote: "Sanders", "she", "the firm"
+    cue: str  # "said", "told", "added", "according to", ...
+    kind: str  # "direct" | "reported"
+    role: str | None = None  # how the article describes the speaker: "White House spokeswoman"
+    aliases: tuple[str, ...] = ()  # other names of the same speaker in the article: "Sanders"
+    utterance: int = 0  # quotes with the same number continue one utterance (split or paragraph-spanning)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Quote:
+        data = dict(data)
+        data["aliases"] = tuple(data.get("aliases") or ())
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class QuoteAttribution:
+    """Who said an answer that is a quotation (Answer.quote)."""
+
+    speaker: str
+    speaker_as_written: str
+    cue: str
+    kind: str  # "direct" | "reported"
+    role: str | None = None
+    # The quoted words as (start, end) offsets in the first citation's passage: one range, or
+    # several when the answer spans a split quote ("A," she said, "B.").
+    parts: tuple[tuple[int, int], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["parts"] = [list(p) for p in self.parts]
+        return data
+
+
+@dataclass(frozen=True)
 class Alternative:
     answer: str
     score: float
@@ -134,6 +179,7 @@ class Answer:
     score: float
     citations: list[Citation] = field(default_factory=list)
     alternatives: list[Alternative] = field(default_factory=list)
+    quote: QuoteAttribution | None = None  # set when the answer is a speaker's quotation (qa.speakers)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape shared by `qa ask --json` and the HTTP API."""
@@ -147,4 +193,5 @@ class Answer:
                 {"answer": a.answer, "score": round(float(a.score), 4), "article_id": a.article_id}
                 for a in self.alternatives
             ],
+            "quote": self.quote.to_dict() if self.quote else None,
         }

@@ -19,6 +19,7 @@ class Route:
     drip: float = 0.0  # seconds between body chunks (slow body)
     stream_bytes: int = 0  # send this many bytes without Content-Length (huge response)
     etag: bool = False  # answer If-None-Match with 304
+    header_drip: float = 0.0  # seconds between the bytes of the status line and headers (slowloris)
 
 
 class NewsServer:
@@ -45,6 +46,8 @@ class NewsServer:
                     return self._send(404, "text/plain", b"not found")
                 if route.delay:
                     time.sleep(route.delay)
+                if route.header_drip:
+                    return self._drip_headers(route)
                 etag = f'"{hashlib.sha1(route.body).hexdigest()[:12]}"'
                 if route.etag and self.headers.get("If-None-Match") == etag:
                     return self._send(304, route.content_type, b"", {"ETag": etag})
@@ -63,6 +66,19 @@ class NewsServer:
                     self.close_connection = True
                     return
                 self._send(route.status, route.content_type, route.body, headers, route.drip)
+
+            def _drip_headers(self, route):
+                head = (f"HTTP/1.1 {route.status} OK\r\nContent-Type: {route.content_type}\r\n"
+                        f"X-Padding: {'p' * 200}\r\nContent-Length: {len(route.body)}\r\n\r\n").encode()
+                try:
+                    for i in range(len(head)):
+                        self.wfile.write(head[i : i + 1])
+                        self.wfile.flush()
+                        time.sleep(route.header_drip)
+                    self.wfile.write(route.body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+                self.close_connection = True
 
             def _send(self, status, content_type, body, headers=None, drip=0.0):
                 self.send_response(status)

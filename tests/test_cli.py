@@ -1,12 +1,14 @@
 import json
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 from click.testing import CliRunner
 
 from qa.cli import cli
-from qa.index import current_generation
+from qa.index import current_generation, list_generations
 
 from .conftest import ROOT, SAMPLE_DIR
 
@@ -28,7 +30,7 @@ def index_dir(tmp_path):
 def test_ask_json_shape(sample_index):
     result = run("ask", "Where was the summit held?", "--index", sample_index, "--json")
     data = json.loads(result.stdout)
-    assert list(data) == ["question", "answer", "found", "score", "citations", "alternatives"]
+    assert list(data) == ["question", "answer", "found", "score", "citations", "alternatives", "quote"]
     assert data["question"] == "Where was the summit held?"
     assert data["answer"] == "Singapore" and data["found"] is True
     assert isinstance(data["score"], float) and 0 <= data["score"] <= 1
@@ -38,8 +40,11 @@ def test_ask_json_shape(sample_index):
     ]
     assert citation["passage"][citation["answer_start"] : citation["answer_end"]] == "Singapore"
     assert all(isinstance(citation[k], int) for k in ("passage_start", "answer_start", "answer_end"))
-    for alt in data["alternatives"]:
-        assert list(alt) == ["answer", "score", "article_id"]
+    # A question with competing candidates, so that the alternatives' shape is really checked.
+    several = json.loads(run("ask", "Who said the bridge vote was delayed?", "--index", sample_index, "--json").stdout)
+    assert several["alternatives"]
+    for alt in several["alternatives"]:
+        assert list(alt) == ["answer", "score", "article_id"] and alt["answer"] != several["answer"]
 
 
 def test_ask_not_found_json(sample_index):
@@ -48,8 +53,16 @@ def test_ask_not_found_json(sample_index):
 
 
 def test_ask_human_output_with_filters(sample_index):
-    out = run("ask", "How much will the bridge cost?", "--index", sample_index, "--source", "City Herald").stdout
-    assert "40 million pounds" in out and "[1] Council approves harbour bridge" in out
+    question = "Who said the bridge vote was delayed?"
+    unfiltered = run("ask", question, "--index", sample_index).stdout
+    assert "Daily Coast" in unfiltered.split("\n[1] ", 1)[1].split("\n", 1)[0]  # the first source, without a filter
+    out = run("ask", question, "--index", sample_index, "--source", "City Herald").stdout
+    first_line, cited = out.split("\n", 1)[0], out.split("\n[1] ", 1)[1].split("\n", 1)[0]
+    assert cited == "Council approves harbour bridge (City Herald, 2024-03-05, https://herald.example/bridge)"
+    assert "[2]" not in out or "Daily Coast" not in out.split("\n[2] ", 1)[1]
+    assert first_line != unfiltered.split("\n", 1)[0], "the filter changed the answer"
+    out = run("ask", question, "--index", sample_index, "--date-from", "2030-01-01")
+    assert out.stdout.strip() == "Not found in the indexed articles."
 
 
 def test_build_add_remove_stats(index_dir, news_file, tmp_path):
@@ -112,3 +125,119 @@ def test_python_dash_m_entry_point(sample_index):
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["articles"] == 4
+
+
+# ---- never lose an index; one-line errors (issue 16) -----------------------------------------------------
+
+
+def test_add_into_a_folder_without_current_refuses_and_repair_recovers(index_dir, news_file):
+    [gen] = list_generations(index_dir)
+    (index_dir / "CURRENT").unlink()
+    result = run("index", "add", news_file, "--index", index_dir, "--quiet", ok=False)
+    assert result.exit_code == 1 and "no CURRENT file: run `qa index repair`" in result.output
+    assert "Traceback" not in result.output
+    assert list_generations(index_dir) == [gen], "the index was not replaced"
+    out = run("index", "repair", "--index", index_dir).stdout
+    assert f"CURRENT now points at {gen} (1 articles); it was missing" in out
+    assert "Nothing to repair" in run("index", "repair", "--index", index_dir).stdout
+    assert "Added 3" in run("index", "add", news_file, "--index", index_dir, "--quiet").stdout
+
+
+def test_build_over_an_index_needs_replace_history_and_rollback(index_dir, news_file):
+    first = current_generation(index_dir)
+    result = run("index", "build", news_file, "--index", index_dir, "--quiet", ok=False)
+    assert result.exit_code == 1
+    assert f"already holds an index of 1 articles ({first}); pass --replace" in result.output
+    assert current_generation(index_dir) == first
+    assert "Indexed 3 articles" in run("index", "build", news_file, "--index", index_dir, "--quiet", "--replace").stdout
+    second = current_generation(index_dir)
+    rows = json.loads(run("index", "history", "--index", index_dir, "--json").stdout)
+    assert [(r["name"], r["current"], r["articles"], r["ok"]) for r in rows] == [(second, True, 3, True), (first, False, 1, True)]
+    out = run("index", "history", "--index", index_dir).stdout
+    assert out.splitlines()[0].startswith(f"* {second}") and "3 articles" in out and "ok" in out
+    out = run("index", "rollback", "--index", index_dir).stdout
+    assert f"Index now at {first} (1 articles); {second} is kept: `qa index rollback {second}` undoes this" in out
+    assert json.loads(run("index", "stats", "--index", index_dir, "--json").stdout)["articles"] == 1
+    result = run("index", "rollback", "gen-0-0", "--index", index_dir, ok=False)
+    assert result.exit_code == 1 and "has no generation 'gen-0-0'" in result.output
+
+
+def test_add_whose_inputs_all_fail_creates_no_index(tmp_path):
+    result = run("index", "add", tmp_path / "missing.txt", "--index", tmp_path / "i", "--quiet", ok=False)
+    assert result.exit_code == 1 and "no such file or folder" in result.stderr
+    assert not list_generations(tmp_path / "i") and current_generation(tmp_path / "i") is None
+
+
+def test_a_second_writer_fails_before_ingesting_anything(index_dir, server, monkeypatch):
+    from qa.index import write_lock
+
+    from .http_server import Route
+
+    monkeypatch.setenv("QA_FETCH_ALLOW_PRIVATE", "1")
+    server.routes["/a"] = Route(b"<html><body><p>Some page text here.</p></body></html>")
+    with write_lock(index_dir):  # another `qa index add` is running
+        result = run("index", "add", server.url("/a"), "--index", index_dir, "--quiet", ok=False)
+    assert result.exit_code == 1 and "another process is updating the index" in result.output
+    assert server.hits == {}, "nothing was fetched"
+
+
+def test_unreadable_index_is_a_one_line_error(index_dir, monkeypatch):
+    import qa.index.store as store_module
+
+    def denied(path):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(store_module, "_sha256", denied)
+    result = run("index", "stats", "--index", index_dir, ok=False)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.strip().count("\n") == 0 and "Permission denied" in result.output
+
+
+def test_a_batch_of_crashers_indexes_the_rest(tmp_path):
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    (folder / "good.txt").write_text("Mayor resigns\n\nThe mayor resigned on Monday.", encoding="utf-8")
+    (folder / "deep.jsonl").write_text("[" * 100_000 + "]" * 100_000 + "\n", encoding="utf-8")
+    (folder / "wide.csv").write_text('title,text\nWide,"' + "harbourbridge " * 10_000 + '"\n', encoding="utf-8")  # 140,000 characters
+    (folder / "wide16.txt").write_bytes("Tides rise\n\nThe tide rose on Sunday.".encode("utf-16"))
+    (folder / "README.TXT").write_text("About\nThis corpus.", encoding="utf-8")
+    (tmp_path / "secret.txt").write_text("Secret\nroot:x:0:0", encoding="utf-8")
+    (folder / "passwd.txt").symlink_to(tmp_path / "secret.txt")
+    result = run("index", "build", folder, "--index", tmp_path / "i", "--quiet")
+    assert "Indexed 3 articles" in result.stdout and "skipped 3" in result.stdout
+    assert "deep.jsonl:1: JSON nested too deeply" in result.stderr
+    assert "README.TXT: looks like a README" in result.stderr and "passwd.txt: link to" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_watch_exits_1_when_its_last_round_failed(index_dir, news_file):
+    from qa.index import write_lock
+
+    feed = news_file.parent / "feed.rss"
+    feed.write_text('<?xml version="1.0"?><rss version="2.0"><channel><title>T</title></channel></rss>', encoding="utf-8")
+    with write_lock(index_dir):
+        result = run("index", "watch", feed, "--rounds", "1", "--index", index_dir, "--quiet", ok=False)
+    assert result.exit_code == 1 and "round 1" in result.stderr and "failed: another process" in result.stderr
+
+
+def test_ctrl_c_exits_130_and_leaves_the_index_unchanged(tmp_path, index_dir):
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(300):
+        (folder / f"{i}.txt").write_text(f"Story {i}\n\n" + f"Sentence {i} about the harbour bridge vote. " * 40, encoding="utf-8")
+    before = current_generation(index_dir)
+    (index_dir / ".lock").unlink()  # the command creates it once it runs (after its imports)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "qa", "index", "add", str(folder), "--index", str(index_dir), "--quiet"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not (index_dir / ".lock").exists():
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    time.sleep(1.0)  # inside the command: ingesting or embedding
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Interrupted; the index on disk is unchanged." in err and "Traceback" not in err
+    assert current_generation(index_dir) == before

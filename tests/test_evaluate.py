@@ -198,3 +198,14 @@ def test_cli_e2e_json(tmp_path):
     scores = json.loads(result.stdout)
     assert {"n", "EM", "F1", "recall@k"} <= set(scores)
     assert scores["n"] == 2 and scores["recall@k"] == 1.0
+
+
+def test_quote_match_rules():
+    from qa.evaluate import quote_match
+
+    gold = "We have responded to Chairman Kim's letter"
+    assert quote_match("We have responded to Chairman Kim's letter – the president has", [gold])  # F1 >= 0.6
+    assert quote_match(gold + " and that letter will be delivered shortly, she said", [gold])  # contains, < 2x long
+    assert not quote_match(gold + " " + "and many more words follow here " * 4, [gold])  # contains, but too long
+    assert not quote_match("He did receive a letter", [gold])
+    assert quote_match("", []) and not quote_match("anything", []) and not quote_match("", [gold])

@@ -67,7 +67,7 @@ def page(title: str, body: str, canonical: str | None = None, og_url: str | None
 
 @pytest.fixture
 def fetcher():
-    with Fetcher(timeout=1.0, max_bytes=512 * 1024, max_redirects=3) as f:
+    with Fetcher(timeout=1.0, max_bytes=512 * 1024, max_redirects=3, allow_private=True) as f:  # the test server is on 127.0.0.1
         yield f
 
 
@@ -199,3 +199,32 @@ def test_feed_sniffing(body, content_type, expected):
     from qa.ingest.feeds import looks_like_feed
 
     assert looks_like_feed(body, content_type) is expected
+
+
+def test_feed_entries_linking_to_internal_addresses_are_not_fetched(server, tmp_path):
+    """Issue 16 (7): a feed (here a file) whose entry links to a loopback URL; nothing is fetched
+    from it with the default policy, so nothing internal can be indexed and answered in the chat."""
+    server.routes["/internal-secret"] = Route(page("Internal secret", "The admin password is hunter2. " * 5))
+    feed = tmp_path / "outside.rss"
+    feed.write_bytes(rss("https://news.example", [
+        {"title": "Innocent entry", "link": server.url("/internal-secret"), "summary": "Teaser"},
+        {"title": "Full entry", "link": "https://news.example/a", "content": "<p>" + BODY + "</p>"},
+    ]))
+    report = ingest_paths([feed])
+    assert [a.title for a in report.articles] == ["Full entry"]
+    [skipped] = report.skipped
+    assert "refused: 127.0.0.1 resolves to 127.0.0.1, a loopback address" in skipped.reason
+    assert server.hits == {}
+
+
+def test_entries_per_feed_are_capped(tmp_path):
+    from qa.ingest import IngestLimits
+
+    feed = tmp_path / "many.rss"
+    feed.write_bytes(rss("https://news.example", [
+        {"title": f"Entry {i}", "link": f"https://news.example/{i}", "content": f"<p>Story number {i} text.</p>"}
+        for i in range(7)
+    ]))
+    report = ingest_paths([feed], limits=IngestLimits(max_feed_entries=5))
+    assert [a.title for a in report.articles] == [f"Entry {i}" for i in range(5)]
+    assert report.warnings == [f"{feed}: the feed has 7 entries; read the first 5 (QA_FEED_MAX_ENTRIES)"]

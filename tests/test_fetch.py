@@ -6,14 +6,15 @@ import time
 
 import pytest
 
-from qa.ingest.fetch import FEED_TYPES, HTML_TYPES, Fetcher, FetchError
+from qa.config import parse_networks
+from qa.ingest.fetch import FEED_TYPES, HTML_TYPES, Fetcher, FetchError, address_refusal
 
 from .http_server import NewsServer, Route
 
 
 @pytest.fixture
 def fetcher():
-    with Fetcher(timeout=1.0, max_bytes=256 * 1024, max_redirects=3) as f:
+    with Fetcher(timeout=1.0, max_bytes=256 * 1024, max_redirects=3, allow_private=True) as f:  # the test server is on 127.0.0.1
         yield f
 
 
@@ -104,7 +105,7 @@ def test_http_errors(server, fetcher):
 def test_connection_refused():
     with NewsServer() as s:
         url = s.url("/gone")
-    with Fetcher(timeout=1.0) as f, pytest.raises(FetchError, match="cannot fetch"):
+    with Fetcher(timeout=1.0, allow_private=True) as f, pytest.raises(FetchError, match="cannot fetch"):
         f.get(url)
 
 
@@ -123,3 +124,57 @@ def test_text_decoding():
     latin = "<html><head><meta charset='windows-1252'></head><body>Café</body></html>".encode("cp1252")
     assert "Café" in Response("u", "u", 200, "text/html", None, latin).text()
     assert "Café" in Response("u", "u", 200, "text/html", None, "Café".encode()).text()
+
+
+def test_headers_trickled_a_byte_at_a_time_hit_the_overall_deadline(server, fetcher):
+    server.routes["/slowloris"] = Route(PAGE, header_drip=0.05)  # ~300 header bytes: 15 s if waited for
+    start = time.monotonic()
+    with pytest.raises(FetchError, match="timed out after 1 s"):
+        fetcher.get(server.url("/slowloris"))
+    assert time.monotonic() - start < 2.5
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::ffff:127.0.0.1]"])
+def test_private_addresses_are_refused_by_default(server, host):
+    server.routes["/internal-secret"] = Route(PAGE)
+    url = server.url("/internal-secret").replace("127.0.0.1", host)
+    with Fetcher(timeout=1.0) as f, pytest.raises(FetchError, match=r"refused: .* resolves to .*a loopback address"):
+        f.get(url)
+    assert server.hits == {}, "nothing was sent"
+
+
+def test_every_redirect_is_checked_against_the_address_policy(server):
+    server.routes["/r"] = Route(status=302, headers={"Location": server.url("/secret").replace("127.0.0.1", "127.0.0.2")})
+    server.routes["/ok"] = Route(PAGE)
+    with Fetcher(timeout=1.0, allow_networks=parse_networks("127.0.0.1/32")) as f:
+        assert f.get(server.url("/ok")).body == PAGE  # the allowed network
+        with pytest.raises(FetchError, match=r"refused: 127.0.0.2 resolves to 127.0.0.2, a loopback address"):
+            f.get(server.url("/r"))
+    assert server.hits == {"/ok": 1, "/r": 1}
+
+
+@pytest.mark.parametrize("address, refused", [
+    ("10.1.2.3", "a private address"), ("192.168.0.1", "a private address"), ("172.16.5.4", "a private address"),
+    ("169.254.169.254", "a link-local address"), ("127.0.0.53", "a loopback address"), ("::1", "a loopback address"),
+    ("fe80::1", "a link-local address"), ("fc00::1", "a private address"), ("0.0.0.0", "a private address"),
+    ("100.64.0.1", "not a public address"), ("224.0.0.1", "a multicast address"), ("::ffff:10.0.0.1", "a private address"),
+    ("93.184.216.34", None), ("2606:4700::6810:84e5", None),
+])
+def test_address_policy(address, refused):
+    import ipaddress
+
+    ip = ipaddress.ip_address(address)
+    assert address_refusal(ip) == refused
+    assert address_refusal(ip, allow_private=True) is None
+    assert address_refusal(ip, allow_networks=parse_networks(f"{address}, 198.51.100.0/24")) is None
+
+
+def test_allow_settings():
+    from qa.config import Settings
+
+    settings = Settings.from_env({"QA_FETCH_ALLOW_PRIVATE": "1", "QA_FETCH_ALLOW_NETWORKS": "10.0.0.0/8 192.168.1.7"})
+    assert settings.fetch_allow_private and settings.fetch_allow_networks == "10.0.0.0/8 192.168.1.7"
+    with pytest.raises(ValueError, match="QA_FETCH_ALLOW_NETWORKS"):
+        Settings.from_env({"QA_FETCH_ALLOW_NETWORKS": "10.0.0.0/33"})
+    with Fetcher.from_settings(settings) as f:
+        assert f._backend.allow_private

@@ -136,3 +136,141 @@ def test_unreadable_date_skips_record_with_reason(tmp_path):
     report = ingest_file(path)
     assert report.articles == []
     assert "unreadable date" in report.skipped[0].reason
+
+
+# ---- no input stops a batch (issue 16, 3) and bounded articles (issue 16, 4) ---------------------------------
+
+
+GOOD = json.dumps({"title": "Good record", "text": "The council met on Monday and approved the budget."})
+
+
+def test_csv_field_over_the_csv_modules_default_limit_is_read(tmp_path):
+    long_text = "The harbour bridge opened. " * 6000  # 162,000 characters: over csv's 131,072 default
+    path = tmp_path / "long.csv"
+    path.write_text(f'title,text\nLong one,"{long_text}"\nShort one,Just a short text.\n', encoding="utf-8")
+    report = ingest_file(path)
+    assert report.skipped == []
+    assert [a.title for a in report.articles] == ["Long one", "Short one"]
+    assert len(report.articles[0].text) == len(long_text.strip())
+
+
+def test_deeply_nested_json_skips_that_record_only(tmp_path):
+    deep = "[" * 100_000 + "]" * 100_000
+    (tmp_path / "a.jsonl").write_text(GOOD + "\n" + deep + "\n" + GOOD.replace("Good", "Other") + "\n", encoding="utf-8")
+    (tmp_path / "b.json").write_text('{"articles": ' + deep + "}", encoding="utf-8")
+    (tmp_path / "c.txt").write_text("Plain title\nPlain text body.", encoding="utf-8")
+    report = ingest_paths([tmp_path])
+    assert sorted(a.title for a in report.articles) == ["Good record", "Other record", "Plain title"]
+    reasons = {s.origin.rsplit("/", 1)[-1]: s.reason for s in report.skipped}
+    assert reasons == {"a.jsonl:2": "JSON nested too deeply", "b.json": "JSON nested too deeply"}
+
+
+def test_an_unexpected_exception_skips_one_item_with_its_reason(tmp_path, monkeypatch):
+    import qa.ingest.formats as formats
+
+    real = formats.article_from_record
+
+    def flaky(record, origin):
+        if record.get("title") == "Boom":
+            raise RuntimeError("parser bug")
+        return real(record, origin)
+
+    monkeypatch.setattr(formats, "article_from_record", flaky)
+    path = tmp_path / "a.jsonl"
+    path.write_text(GOOD + "\n" + json.dumps({"title": "Boom", "text": "x y z"}) + "\n", encoding="utf-8")
+    report = ingest_paths([path])
+    assert [a.title for a in report.articles] == ["Good record"]
+    assert report.skipped[0].origin.endswith("a.jsonl:2")
+    assert report.skipped[0].reason == "cannot read (RuntimeError: parser bug)"
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32", "utf-32-be"])
+def test_utf16_and_utf32_with_a_byte_order_mark(tmp_path, encoding):
+    bom = {"utf-16": "", "utf-32": ""}.get(encoding, "\ufeff")  # the -be codecs write no BOM themselves
+    text = "Café wins award\n\nThe café in Zürich won a prize for its crème brûlée."
+    (tmp_path / "a.txt").write_bytes((bom + text).encode(encoding))
+    (tmp_path / "b.csv").write_bytes((bom + 'title,text\nCsv row,"Zürich, again."\n').encode(encoding))
+    (tmp_path / "c.jsonl").write_bytes((bom + json.dumps({"title": "Jsonl", "text": "Crème brûlée."}, ensure_ascii=False) + "\n").encode(encoding))
+    report = ingest_paths([tmp_path])
+    assert report.skipped == []
+    texts = {a.title: a.text for a in report.articles}
+    assert texts == {"Café wins award": text.split("\n\n")[1], "Csv row": "Zürich, again.", "Jsonl": "Crème brûlée."}
+
+
+def test_links_out_of_the_folder_are_not_followed_unless_asked(tmp_path):
+    from qa.ingest import IngestLimits
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("Secret title\nroot:x:0:0:root:/root:/bin/bash", encoding="utf-8")
+    (outside / "more").mkdir()
+    (outside / "more" / "other.txt").write_text("Other title\nMore outside text.", encoding="utf-8")
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    (folder / "good.txt").write_text("Good title\nGood body.", encoding="utf-8")
+    (folder / "passwd.txt").symlink_to(outside / "secret.txt")
+    (folder / "linked").symlink_to(outside / "more")
+    (folder / "alias.txt").symlink_to(folder / "good.txt")  # inside the folder: read
+    (folder / "loop").symlink_to(folder)
+
+    report = ingest_paths([folder])
+    assert sorted(a.title for a in report.articles) == ["Good title", "Good title"]
+    reasons = {s.origin.rsplit("/", 1)[-1]: s.reason for s in report.skipped}
+    assert set(reasons) == {"passwd.txt", "linked"}
+    assert all("outside" in r and "--follow-symlinks" in r for r in reasons.values())
+
+    followed = ingest_paths([folder], limits=IngestLimits(follow_symlinks=True))
+    assert sorted(a.title for a in followed.articles) == ["Good title", "Good title", "Other title", "Secret title"]
+    assert followed.skipped == []
+
+
+def test_readme_and_licence_files_in_folders_are_skipped_with_a_notice(tmp_path):
+    for name in ("README.TXT", "readme.md", "LICENSE", "LICENSE-MIT.txt", "COPYING.txt", "CHANGELOG.md"):
+        (tmp_path / name).write_text("About this corpus\nThese files were collected in 2005.", encoding="utf-8")
+    (tmp_path / "readmeals.txt").write_text("Ready meals sales rise\nSales of ready meals rose.", encoding="utf-8")
+    report = ingest_paths([tmp_path])
+    assert [a.title for a in report.articles] == ["Ready meals sales rise"]
+    assert len(report.skipped) == 6 and all("README or licence" in s.reason for s in report.skipped)
+    assert [a.title for a in ingest_paths([tmp_path / "README.TXT"]).articles] == ["About this corpus"]
+
+
+def test_long_articles_are_cut_with_a_warning_and_read_with_bounded_memory(tmp_path):
+    import tracemalloc
+
+    from qa.ingest import IngestLimits
+
+    limits = IngestLimits(max_article_chars=10_000)
+    sentence = "The council approved the harbour bridge on Tuesday. "
+    (tmp_path / "huge.txt").write_text("Huge title\n" + sentence * 400_000, encoding="utf-8")  # 20 MB
+    (tmp_path / "long.jsonl").write_text(
+        json.dumps({"title": "Long record", "text": sentence * 1000}) + "\n"  # 52 KB: cut
+        + json.dumps({"title": "Huge record", "text": sentence * 100_000}) + "\n"  # 5 MB: over the record limit
+        + GOOD + "\n",
+        encoding="utf-8",
+    )
+    tracemalloc.start()
+    report = ingest_paths([tmp_path], limits=limits)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    by_title = {a.title: a for a in report.articles}
+    assert set(by_title) == {"Huge title", "Long record", "Good record"}
+    huge = by_title["Huge title"].text
+    assert 9_800 < len(huge) <= 10_000 and huge.split()[-1] in sentence.split()  # cut between words
+    assert 9_800 < len(by_title["Long record"].text) <= 10_000
+    assert [s.reason for s in report.skipped] == ["record longer than 1 MiB"]
+    assert len(report.warnings) == 2 and all("QA_MAX_ARTICLE_CHARS" in w for w in report.warnings)
+    assert peak < 8 * 2**20, f"reading a 20 MB file and a 5 MB record peaked at {peak / 2**20:.0f} MiB"
+
+
+def test_ingest_stream_yields_articles_one_at_a_time(tmp_path):
+    from qa.ingest import IngestStream
+
+    for i in range(3):
+        (tmp_path / f"{i}.txt").write_text(f"Title {i}\nBody {i}.", encoding="utf-8")
+    (tmp_path / "bad.json").write_text("{", encoding="utf-8")
+    stream = IngestStream([tmp_path])
+    first = next(iter(stream))
+    assert first.title == "Title 0" and stream.count == 1 and stream.skipped == []
+    stream = IngestStream([tmp_path])
+    assert [a.title for a in stream] == ["Title 0", "Title 1", "Title 2"]
+    assert stream.count == 3 and [s.reason[:14] for s in stream.skipped] == ["malformed JSON"]

@@ -65,6 +65,63 @@ def test_tiny_training_run_gives_a_loadable_float16_reader(tmp_path):
     assert str(next(reader.model.parameters()).dtype) == "torch.float32"
 
 
+def test_interrupted_run_resumes_where_it_stopped(tmp_path):
+    """--stop-after-steps leaves a checkpoint; --resume continues from that step (not from the
+    start) and ends with the same weights as a run that was never interrupted."""
+    common = ["--train", str(TRAIN), "--init", str(DEFAULT_READER_DIR), "--max-examples", "12", "--epochs", "2",
+              "--batch-size", "6", "--dev-fraction", "0", "--unanswerable", "0", "--device", "cpu", "--no-progress"]
+    straight = _run(*common, "--output", str(tmp_path / "straight"))
+    assert straight.returncode == 0, straight.stderr[-3000:]
+    steps = json.loads(straight.stdout.strip().splitlines()[-1])["steps"]
+    assert steps == 4  # 12 windows, batch 6, 2 epochs
+
+    out = tmp_path / "resumed"
+    first = _run(*common, "--output", str(out), "--stop-after-steps", "3")
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "stopped (--stop-after-steps) after step 3/4" in first.stderr
+    assert (out / "checkpoint.pt").is_file() and not (out / "model.safetensors").exists()
+    again = _run(*common, "--output", str(out))  # without --resume the folder is not reused
+    assert again.returncode != 0 and "--resume" in again.stderr
+    other = _run(*common, "--output", str(out), "--resume", "--lr", "5e-5")
+    assert other.returncode != 0 and "lr" in other.stderr  # a checkpoint of another run is refused
+    resumed = _run(*common, "--output", str(out), "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resumed from" in resumed.stdout and "step 3/4, epoch 2, batch 1" in resumed.stdout
+    assert "epoch 1/2" not in resumed.stdout and "epoch 2/2: mean loss" in resumed.stdout
+    assert not (out / "checkpoint.pt").exists()  # deleted once the model is saved
+    assert (out / "model.safetensors").read_bytes() == (tmp_path / "straight" / "model.safetensors").read_bytes()
+
+
+def test_batches_group_similar_lengths_and_cover_every_window_once():
+    sys.path.insert(0, str(REPO / "scripts"))
+    from train_reader import epoch_batches
+
+    import random
+
+    lengths = [random.Random(i).randint(20, 384) for i in range(1000)]
+    batches = epoch_batches(lengths, 32, seed=1, epoch=1)
+    assert sorted(i for b in batches for i in b) == list(range(1000))
+    assert batches == epoch_batches(lengths, 32, seed=1, epoch=1)  # a resumed run recomputes them
+    assert batches != epoch_batches(lengths, 32, seed=1, epoch=2)
+    padded = sum(len(b) * max(lengths[i] for i in b) for b in batches)
+    shuffled = list(range(1000))
+    random.Random(0).shuffle(shuffled)
+    unbucketed = sum(len(b) * max(lengths[i] for i in b) for b in (shuffled[k:k + 32] for k in range(0, 1000, 32)))
+    assert padded < 0.7 * unbucketed  # little padding, where random batches pad most windows to ~370
+
+
+def test_dev_split_is_by_paragraph_and_stable():
+    sys.path.insert(0, str(REPO / "scripts"))
+    from train_reader import load_examples, split_dev
+
+    examples = load_examples([TRAIN])
+    train, dev = split_dev(examples, 0.1)
+    assert 0.05 < len(dev) / len(examples) < 0.15
+    assert not {ex["context"] for ex in train} & {ex["context"] for ex in dev}
+    _, dev_of_subset = split_dev(examples[::3], 0.1)  # a paragraph's side does not depend on the rest
+    assert {ex["id"] for ex in dev_of_subset} <= {ex["id"] for ex in dev}
+
+
 def test_refuses_to_train_on_evaluation_data(tmp_path):
     result = _run("--train", str(XQUAD), "--eval", str(XQUAD), "--output", str(tmp_path / "r"), timeout=120)
     assert result.returncode != 0

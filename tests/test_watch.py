@@ -24,7 +24,7 @@ STORM = ("A winter storm closed thirty schools along the coast on Friday. Foreca
 
 @pytest.fixture
 def fetcher():
-    with Fetcher(timeout=2.0) as f:
+    with Fetcher(timeout=2.0, allow_private=True) as f:  # the test server is on 127.0.0.1
         yield f
 
 
@@ -138,7 +138,8 @@ def test_ctrl_c_between_rounds_stops_cleanly(tmp_path, server, fetcher, embedder
     assert len(reports) == 1 and seen == reports and reports[0].added == 3
 
 
-def test_cli_watch_rounds(tmp_path, server):
+def test_cli_watch_rounds(tmp_path, server, monkeypatch):
+    monkeypatch.setenv("QA_FETCH_ALLOW_PRIVATE", "1")  # the test server is on 127.0.0.1
     feeds = serve_feeds(server)
     result = CliRunner().invoke(cli, ["index", "watch", *feeds, "--every", "0", "--rounds", "2",
                                       "--index", str(tmp_path / "idx"), "--quiet"])
@@ -150,7 +151,8 @@ def test_cli_watch_rounds(tmp_path, server):
     assert "added 0, updated 0, unchanged 2, collapsed 0" in lines[1] and "feeds not modified 1" in lines[1]
 
 
-def test_cli_add_feed_urls_twice_is_a_noop(tmp_path, server):
+def test_cli_add_feed_urls_twice_is_a_noop(tmp_path, server, monkeypatch):
+    monkeypatch.setenv("QA_FETCH_ALLOW_PRIVATE", "1")  # the test server is on 127.0.0.1
     feeds = serve_feeds(server)
     args = ["index", "add", *feeds, server.url("/missing-feed"), "--index", str(tmp_path / "idx"), "--quiet"]
     first = CliRunner().invoke(cli, args)

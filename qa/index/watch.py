@@ -30,8 +30,9 @@ from ..embed import Embedder
 from ..errors import IngestError, QAError
 from ..ingest.feeds import URL_TYPES, ingest_feed_bytes, looks_like_feed
 from ..ingest.fetch import HTML_TYPES, Fetcher, Response, is_http_url
-from ..ingest import IngestReport, Skipped, ingest_paths
-from .store import GENERATION, current_generation, update_index
+from ..ingest import IngestLimits, IngestReport, Skipped, ingest_paths
+from ..ingest.formats import item_error
+from .store import GENERATION, KEEP_GENERATIONS, current_generation, update_index, write_lock
 
 STATE_FILE = "watch-state.json"
 STATE_VERSION = 1
@@ -107,16 +108,42 @@ def run_round(
     dedup: DedupSpec | None = DedupSpec(),
     number: int = 1,
     progress: bool = False,
+    limits: IngestLimits = IngestLimits(),
+    keep: int = KEEP_GENERATIONS,
 ) -> RoundReport:
-    """Poll every feed once and update the index; a failing feed or entry is reported, not fatal."""
+    """Poll every feed once and update the index; a failing feed or entry is reported, not fatal.
+
+    The round holds the index's write lock from the start: when another process is writing, it
+    fails at once (retried next round) instead of after fetching everything.
+    """
     report = RoundReport(number, datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    try:
+        with write_lock(index_dir):
+            return _locked_round(report, feeds, Path(index_dir), embedder, spec, fetcher, dedup, progress, limits, keep)
+    except QAError as exc:
+        report.error = str(exc)
+        return report
+
+
+def _locked_round(
+    report: RoundReport,
+    feeds: Sequence[str],
+    index_dir: Path,
+    embedder: Embedder,
+    spec: ChunkSpec,
+    fetcher: Fetcher,
+    dedup: DedupSpec | None,
+    progress: bool,
+    limits: IngestLimits,
+    keep: int,
+) -> RoundReport:
     state = load_state(index_dir)
     known = indexed_ids(index_dir)
     ingested = IngestReport()
     new_state: dict = {"version": STATE_VERSION, "feeds": {}}
     for feed in feeds:
         if not is_http_url(feed):  # a local feed file (or folder): read again every round
-            ingested.extend(ingest_paths([feed], fetcher=fetcher))
+            ingested.extend(ingest_paths([feed], fetcher=fetcher, limits=limits))
             continue
         old = state["feeds"].get(feed) or {}
         # A 304 for the feed is trusted only when all its entries carried their full text: pages
@@ -158,10 +185,14 @@ def run_round(
             pages_new[url] = {"etag": page.etag, "last_modified": page.last_modified}
             return page
 
-        feed_report = ingest_feed_bytes(
-            response.body, feed, fetcher, content_type=response.content_type,
-            fetch_page=fetch_page, not_modified=not_modified,
-        )
+        try:
+            feed_report = ingest_feed_bytes(
+                response.body, feed, fetcher, content_type=response.content_type,
+                fetch_page=fetch_page, not_modified=not_modified, max_entries=limits.max_feed_entries,
+            )
+        except Exception as exc:  # noqa: BLE001 - a feed that breaks the parser is skipped with its reason
+            ingested.skipped.append(Skipped(feed, item_error(exc)))
+            continue
         report.pages_not_modified += len(not_modified)
         for article in feed_report.articles:  # remember which article each fetched page became
             for url, entry in pages_new.items():
@@ -177,11 +208,8 @@ def run_round(
                 "pages": {u: p for u, p in pages_new.items() if p.get("id")},
             }
     report.skipped, report.warnings = ingested.skipped, ingested.warnings
-    try:
-        store, update = update_index(index_dir, embedder, spec, add=ingested.articles, progress=progress, dedup=dedup)
-    except QAError as exc:
-        report.error = str(exc)
-        return report
+    store, update = update_index(index_dir, embedder, spec, add=ingested.articles, progress=progress, dedup=dedup,
+                                 keep=keep, lock_held=True)
     report.added, report.updated = len(update.added), len(update.updated)
     report.unchanged, report.collapsed = len(update.unchanged), len(update.collapsed)
     report.articles = len(store.articles)
@@ -201,6 +229,8 @@ def watch(
     on_round: Callable[[RoundReport], None] = lambda r: None,
     sleep: Callable[[float], None] = time.sleep,
     progress: bool = False,
+    limits: IngestLimits = IngestLimits(),
+    keep: int = KEEP_GENERATIONS,
 ) -> list[RoundReport]:
     """Run rounds every `every_s` seconds (measured start to start), `rounds` times or forever.
 
@@ -212,7 +242,7 @@ def watch(
     while rounds is None or number < rounds:
         number += 1
         started = time.monotonic()
-        report = run_round(feeds, index_dir, embedder, spec, fetcher, dedup, number, progress)
+        report = run_round(feeds, index_dir, embedder, spec, fetcher, dedup, number, progress, limits, keep)
         reports.append(report)
         on_round(report)
         if rounds is not None and number >= rounds:

@@ -30,11 +30,12 @@ from urllib.parse import urlsplit
 
 from ..errors import IngestError
 from .fetch import FEED_TYPES, HTML_TYPES, Fetcher, Response, is_http_url
-from .formats import IngestReport, Skipped, article_from_html, make_article
+from .formats import IngestLimits, IngestReport, Skipped, article_from_html, item_error, make_article
 
 # What a URL given on the command line may turn out to be; "" and text/plain are sniffed.
 URL_TYPES = HTML_TYPES | FEED_TYPES | {"text/plain", ""}
 FEED_START = re.compile(rb"^(\xef\xbb\xbf)?\s*(<\?[^>]*>\s*|<!--.*?-->\s*|<!DOCTYPE[^>]*>\s*)*<(rss|feed|rdf:RDF)\b", re.S)
+MAX_ENTRIES = IngestLimits.max_feed_entries
 BLOCK_TAGS = ("p", "div", "br", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "tr", "section", "article")
 
 # Fetches one entry's page; returns None when the page is known and unchanged (conditional GET).
@@ -49,8 +50,8 @@ def looks_like_feed(body: bytes, content_type: str = "") -> bool:
     return content_type in FEED_TYPES - {"application/xml", "text/xml"} or bool(FEED_START.match(body[:2048]))
 
 
-def ingest_url(url: str, fetcher: Fetcher | None = None) -> IngestReport:
-    """A feed URL (every entry) or an article page URL (one article)."""
+def ingest_url(url: str, fetcher: Fetcher | None = None, max_entries: int = MAX_ENTRIES) -> IngestReport:
+    """A feed URL (its first max_entries entries) or an article page URL (one article)."""
     report = IngestReport()
     if not is_http_url(url):
         report.skipped.append(Skipped(url, "only http(s) URLs can be fetched"))
@@ -59,18 +60,20 @@ def ingest_url(url: str, fetcher: Fetcher | None = None) -> IngestReport:
         try:
             response = f.get(url, accept=URL_TYPES)
             if looks_like_feed(response.body, response.content_type):
-                return ingest_feed_bytes(response.body, url, f, content_type=response.content_type)
+                return ingest_feed_bytes(response.body, url, f, content_type=response.content_type, max_entries=max_entries)
             if response.content_type in FEED_TYPES:
                 raise IngestError(f"not an RSS or Atom feed ({response.content_type})")
             report.articles.append(article_from_response(response))
         except IngestError as exc:
             report.skipped.append(Skipped(url, str(exc)))
+        except Exception as exc:  # noqa: BLE001 - a page or feed that breaks a parser is skipped, with its reason
+            report.skipped.append(Skipped(url, item_error(exc)))
     return report
 
 
-def ingest_feed_file(path: Path, data: bytes, fetcher: Fetcher | None = None) -> IngestReport:
+def ingest_feed_file(path: Path, data: bytes, fetcher: Fetcher | None = None, max_entries: int = MAX_ENTRIES) -> IngestReport:
     """A feed saved as a file (.rss, .atom, .xml); entries without content fetch their page."""
-    return ingest_feed_bytes(data, str(path), fetcher)
+    return ingest_feed_bytes(data, str(path), fetcher, max_entries=max_entries)
 
 
 def ingest_feed_bytes(
@@ -80,8 +83,10 @@ def ingest_feed_bytes(
     content_type: str = "",
     fetch_page: PageFetch | None = None,
     not_modified: list[str] | None = None,
+    max_entries: int = MAX_ENTRIES,
 ) -> IngestReport:
-    """Every entry of one feed document. `origin` is the feed's URL or file path.
+    """The entries of one feed document, the first max_entries of them (a warning says when
+    there were more). `origin` is the feed's URL or file path.
 
     `fetch_page` replaces the plain page fetch (qa.index.watch uses it for conditional GETs); entries
     whose page it reports unchanged are left out and their page URL appended to `not_modified`.
@@ -101,9 +106,14 @@ def ingest_feed_bytes(
     if not parsed.entries:
         report.warnings.append(f"{origin}: the feed has no entries")
         return report
+    entries = parsed.entries[:max_entries]
+    if len(parsed.entries) > max_entries:
+        report.warnings.append(
+            f"{origin}: the feed has {len(parsed.entries)} entries; read the first {max_entries} (QA_FEED_MAX_ENTRIES)"
+        )
     with _fetcher(fetcher, lazy=True) as get_fetcher:
         page = fetch_page or (lambda url: get_fetcher().get(url, accept=HTML_TYPES))
-        for n, entry in enumerate(parsed.entries, 1):
+        for n, entry in enumerate(entries, 1):
             where = entry.get("link") or f"{origin} entry {n}"
             try:
                 report.articles.append(article_from_entry(entry, feed_title, page, origin=where))
@@ -112,6 +122,8 @@ def ingest_feed_bytes(
                     not_modified.append(entry.get("link"))
             except IngestError as exc:
                 report.skipped.append(Skipped(where, f"{exc} (entry {n} of {origin})"))
+            except Exception as exc:  # noqa: BLE001 - one broken entry is skipped with its reason, the feed goes on
+                report.skipped.append(Skipped(where, f"{item_error(exc)} (entry {n} of {origin})"))
     return report
 
 

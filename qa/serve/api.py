@@ -3,6 +3,7 @@
     /               chat UI (Gradio; its own API works with gradio_client, endpoint "/ask")
     /embed/         the chat alone, for an iframe (CSP frame-ancestors: Settings.frame_ancestors)
     POST /api/ask   {"question", "history"?, "k"?, "filters"?} → the JSON of `qa ask --json`
+    GET  /api/quotes?speaker=…&about=… what a speaker said, best match first (qa.speakers)
     GET  /api/stats what the index holds
     GET  /api/health liveness/readiness (never needs the token, never waits for the models)
     /docs           OpenAPI docs
@@ -11,6 +12,7 @@ The UI and the API share one `qa.serve.engine.Engine`.
 """
 
 # No `from __future__ import annotations`: FastAPI must see the request models defined in create_app.
+import json
 import logging
 import re
 import secrets
@@ -26,9 +28,16 @@ from .engine import Busy, Engine
 
 
 MAX_BODY_BYTES = 256 * 1024  # /api/* request bodies
+# Every other body (the chat's Gradio calls carry the conversation so far). Both limits count the
+# bytes actually read, chunked bodies included (Starlette's RequestBodyLimitMiddleware, FastAPI's
+# max_body_size), so no request is read past them.
+MAX_UI_BODY_BYTES = 2 * 2**20
+UPLOAD_PATHS = ("/gradio_api/upload", "/gradio_api/process_recording")  # the chat takes no files
 MAX_HISTORY_TURNS = 50
 MAX_TURN_CHARS = 20_000  # an earlier turn (answers quote passages, so longer than a question)
 MAX_SOURCE_CHARS = 500
+MAX_SPEAKER_CHARS = 200  # GET /api/quotes
+MAX_QUOTES = 100
 
 
 # ---- Content-Security-Policy frame-ancestors ------------------------------------------------------
@@ -52,39 +61,57 @@ def frame_ancestors(value: str) -> str:
     return " ".join(sources)
 
 
+def too_large(path: str) -> str:
+    return f"request body over {MAX_BODY_BYTES if path.startswith('/api/') else MAX_UI_BODY_BYTES} bytes"
+
+
 class SecurityHeaders:
     """ASGI middleware: CSP frame-ancestors on every response ('self' except under /embed/), nosniff,
-    and a request-size limit on /api/* (413 before the body is read)."""
+    and no file uploads to Gradio (404 before anything is read). Body sizes are limited by
+    FastAPI's max_body_size (see create_app); every 413 becomes our JSON error here."""
 
-    def __init__(self, app, embed_ancestors: str, max_body: int = MAX_BODY_BYTES):
+    def __init__(self, app, embed_ancestors: str):
         self.app = app
         self.embed_policy = f"frame-ancestors {embed_ancestors}".encode()
         self.default_policy = b"frame-ancestors 'self'"
-        self.max_body = max_body
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         path = scope.get("path", "")
-        if path.startswith("/api/"):
-            length = dict(scope.get("headers") or []).get(b"content-length", b"0")
-            if not length.isdigit() or int(length) > self.max_body:
-                from starlette.responses import JSONResponse
+        if path.removeprefix("/embed").rstrip("/") in UPLOAD_PATHS:
+            from starlette.responses import JSONResponse
 
-                response = JSONResponse({"error": f"request body over {self.max_body} bytes"}, status_code=413)
-                return await response(scope, receive, send)
+            response = JSONResponse({"error": "this server accepts no file uploads"}, status_code=404)
+            return await response(scope, receive, send)
         policy = self.embed_policy if path == "/embed" or path.startswith("/embed/") else self.default_policy
+        replaced = False
 
         async def send_with_headers(message):
+            nonlocal replaced
             if message["type"] == "http.response.start":
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"content-security-policy"]
-                headers.append((b"content-security-policy", policy))
-                if not any(k.lower() == b"x-content-type-options" for k, _ in headers):
-                    headers.append((b"x-content-type-options", b"nosniff"))
-                message = {**message, "headers": headers}
+                if message["status"] == 413:  # Starlette's plain text, Gradio's {"detail"}: one shape for all
+                    replaced = True
+                    body = json.dumps({"error": too_large(path)}).encode()
+                    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                               (b"connection", b"close")]  # the rest of the body is never read
+                    await send({**message, "headers": headers + self._security(policy, headers)})
+                    await send({"type": "http.response.body", "body": body})
+                    return
+                message = {**message, "headers": headers + self._security(policy, headers)}
+            elif replaced:
+                return  # the plain-text body replaced above
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+    @staticmethod
+    def _security(policy: bytes, headers: list) -> list:
+        extra = [(b"content-security-policy", policy)]
+        if not any(k.lower() == b"x-content-type-options" for k, _ in headers):
+            extra.append((b"x-content-type-options", b"nosniff"))
+        return extra
 
 
 # ---- request and response models --------------------------------------------------------------------
@@ -174,6 +201,14 @@ def _models(max_question_chars: int, max_k: int):
         score: float
         article_id: str
 
+    class QuoteOut(BaseModel):
+        speaker: str
+        speaker_as_written: str
+        cue: str
+        kind: Literal["direct", "reported"]
+        role: str | None = None
+        parts: list[list[int]] = Field(description="The quoted words as [start, end] offsets in the first citation's passage.")
+
     class AnswerOut(BaseModel):
         question: str
         answer: str | None
@@ -181,6 +216,7 @@ def _models(max_question_chars: int, max_k: int):
         score: float = Field(description="In [0, 1]; comparable across passages.")
         citations: list[CitationOut]
         alternatives: list[AlternativeOut]
+        quote: QuoteOut | None = Field(None, description="Who said the answer, when it is a quotation (else null).")
 
     class ErrorOut(BaseModel):
         error: str
@@ -195,10 +231,12 @@ def _models(max_question_chars: int, max_k: int):
 def create_app(settings: Settings, service: QAService | None = None):
     """The FastAPI app (API + Gradio UI at / + widget at /embed/). Loads the index now."""
     import gradio as gr
-    from fastapi import Depends, FastAPI, HTTPException, Request
+    from fastapi import Depends, FastAPI, HTTPException, Query, Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse, RedirectResponse
     from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+    from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
     from .ui import CSS, EMBED_CSS, build_ui
 
@@ -212,7 +250,7 @@ def create_app(settings: Settings, service: QAService | None = None):
         title="News QA",
         version="1",
         description="Extractive, cited answers from the indexed news articles. "
-        + ("Send `Authorization: Bearer <QA_API_TOKEN>` to /api/ask and /api/stats." if settings.api_token else ""),
+        + ("Send `Authorization: Bearer <QA_API_TOKEN>` to /api/ask, /api/quotes and /api/stats." if settings.api_token else ""),
     )
     app.state.engine = engine
     bearer = HTTPBearer(auto_error=False, description="QA_API_TOKEN, when the server sets one")
@@ -226,9 +264,14 @@ def create_app(settings: Settings, service: QAService | None = None):
             raise HTTPException(401, "missing or wrong API token (Authorization: Bearer <QA_API_TOKEN>)",
                                 headers={"WWW-Authenticate": "Bearer"})
 
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException):
-        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
+    @app.exception_handler(StarletteHTTPException)  # FastAPI's own (body parsing, body limit) are Starlette's
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        detail = too_large(request.url.path) if exc.status_code == 413 else str(exc.detail)
+        return JSONResponse({"error": detail}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(QAError)  # the index on disk went missing or bad: one line, never a traceback
+    async def service_unavailable(request: Request, exc: QAError):
+        return JSONResponse({"error": str(exc)}, status_code=503)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError):
@@ -243,7 +286,7 @@ def create_app(settings: Settings, service: QAService | None = None):
         return JSONResponse({"error": f"invalid request: {summary}", "details": details}, status_code=422)
 
     @app.post("/api/ask", response_model=AnswerOut, responses=errors, dependencies=[Depends(require_token)],
-              summary="Answer a question (with optional conversation history)")
+              summary="Answer a question (with optional conversation history)", max_body_size=MAX_BODY_BYTES)
     def api_ask(body: AskRequest):  # sync: runs in the thread pool, so health stays responsive
         filters = None
         if body.filters is not None:
@@ -255,10 +298,34 @@ def create_app(settings: Settings, service: QAService | None = None):
         except InvalidQuestion as exc:
             raise HTTPException(422, f"invalid question: {exc}") from None
         except Busy as exc:
-            raise HTTPException(503, str(exc), headers={"Retry-After": "10"}) from None
+            raise HTTPException(503, str(exc), headers={"Retry-After": str(exc.retry_after)}) from None
         except QAError as exc:  # the index went missing or bad on disk
             raise HTTPException(503, str(exc)) from None
         return answer.to_dict()
+
+    @app.get("/api/quotes", responses=errors, dependencies=[Depends(require_token)],
+             summary="What a speaker said, best match to `about` first (newest first without it)")
+    def api_quotes(
+        speaker: Annotated[str, Query(min_length=1, max_length=MAX_SPEAKER_CHARS, description='"Sanders", "Ms Sanders", "the minister"')],
+        about: Annotated[str | None, Query(max_length=settings.max_question_chars)] = None,
+        source: Annotated[str | None, Query(max_length=MAX_SOURCE_CHARS)] = None,
+        date_from: Annotated[date | None, Query(description="YYYY-MM-DD")] = None,
+        date_to: Annotated[date | None, Query(description="YYYY-MM-DD")] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_QUOTES)] = 10,
+    ) -> dict:
+        if not speaker.strip():
+            raise HTTPException(422, "invalid request: speaker is empty")
+        if date_from and date_to and date_from > date_to:
+            raise HTTPException(422, "invalid request: date_from is after date_to")
+        filters = Filters((source or "").strip() or None, date_from and date_from.isoformat(),
+                          date_to and date_to.isoformat())
+        try:
+            found = engine.quotes(speaker, about, filters, limit)
+        except Busy as exc:
+            raise HTTPException(503, str(exc), headers={"Retry-After": "10"}) from None
+        except QAError as exc:  # no quotes in this index, or the index went bad on disk
+            raise HTTPException(503, str(exc)) from None
+        return {"speaker": speaker, "about": about, "quotes": found}
 
     @app.get("/api/stats", responses=errors, dependencies=[Depends(require_token)], summary="What the index holds")
     def api_stats() -> dict:
@@ -270,7 +337,7 @@ def create_app(settings: Settings, service: QAService | None = None):
 
     @app.api_route("/api/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
     async def api_not_found(rest: str):  # keep /api/* out of the Gradio app mounted at /
-        if rest in {"ask", "stats", "health"}:
+        if rest in {"ask", "stats", "health", "quotes"}:
             raise HTTPException(405, "method not allowed; see /docs")
         raise HTTPException(404, "no such API endpoint; see /docs")
 
@@ -280,9 +347,15 @@ def create_app(settings: Settings, service: QAService | None = None):
 
     theme = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
     common = dict(server_name=settings.host, server_port=settings.port, run_history=False, ssr_mode=False,
-                  mcp_server=False, theme=theme)
-    gr.mount_gradio_app(app, build_ui(engine, embed=True), path="/embed", footer_links=[], css=EMBED_CSS, **common)
-    gr.mount_gradio_app(app, build_ui(engine), path="/", footer_links=["api"], css=CSS, **common)
+                  mcp_server=False, theme=theme, max_file_size="64kb")
+
+    def bounded(blocks):  # Gradio's own queue of chat questions, bounded like the API's
+        return blocks.queue(max_size=max(1, settings.max_waiting), default_concurrency_limit=1)
+
+    gr.mount_gradio_app(app, bounded(build_ui(engine, embed=True)), path="/embed", footer_links=[], css=EMBED_CSS, **common)
+    gr.mount_gradio_app(app, bounded(build_ui(engine)), path="/", footer_links=["api"], css=CSS, **common)
+    # Inside SecurityHeaders, so that its 413 is turned into JSON; /api/ask lowers it (max_body_size).
+    app.add_middleware(RequestBodyLimitMiddleware, max_body_size=MAX_UI_BODY_BYTES)
     app.add_middleware(SecurityHeaders, embed_ancestors=ancestors)
 
     return app
@@ -299,5 +372,5 @@ def serve(settings: Settings) -> None:
     base = f"http://{settings.host}:{settings.port}"
     print(f"News QA on {base}/  (widget {base}/embed/, API {base}/api/ask, docs {base}/docs)", flush=True)
     if settings.api_token:
-        print("API token required for /api/ask and /api/stats (QA_API_TOKEN)", flush=True)
+        print("API token required for /api/ask, /api/quotes and /api/stats (QA_API_TOKEN)", flush=True)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")

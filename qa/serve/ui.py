@@ -51,6 +51,7 @@ CSS = """
   border-right-color: transparent; border-radius: 50%; animation: qa-spin .8s linear infinite; vertical-align: -.1em; }
 @keyframes qa-spin { to { transform: rotate(360deg); } }
 .qa-error { color: #b91c1c; }
+.qa-quote-by { margin: -.2em 0 .4em; font-style: italic; }
 """
 EMBED_CSS = CSS + "footer { display: none !important; } .gradio-container { padding: 0 !important; }"
 
@@ -87,6 +88,16 @@ def render_passage(c: Citation) -> str:
     )
 
 
+def render_quote(answer: Answer) -> str:
+    """The speaker under a quotation answer: "— Sarah Sanders, White House spokeswoman" ("" otherwise)."""
+    q = answer.quote
+    if q is None:
+        return ""
+    who = text(q.speaker) + (f", {text(q.role)}" if q.role else "")
+    how = "reported speech" if q.kind == "reported" else text(q.cue)
+    return f'<div class="qa-quote-by">— {who} <span class="qa-meta">({how})</span></div>'
+
+
 def render_source(c: Citation) -> str:
     title = text(c.title or c.article_id)
     url = safe_url(c.url)
@@ -104,6 +115,7 @@ def render_answer(answer: Answer) -> str:
         '<div class="qa-answer">',
         f'<div class="qa-head"><strong class="qa-text">{text(answer.answer or "")}</strong>'
         f'<span class="qa-conf qa-conf-{level}" title="score {answer.score:.2f}">{level} confidence · {answer.score:.2f}</span></div>',
+        render_quote(answer),
         render_passage(answer.citations[0]),
     ]
     sources, seen = [], set()
