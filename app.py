@@ -21,17 +21,18 @@ def main() -> None:
     from qa.embed import Embedder
     from qa.errors import QAError
     from qa.ingest import ingest_paths
-    from qa.index import build_index, index_exists
+    from qa.index import build_store, store_exists
+    from qa.index.base import location
 
     settings = Settings.from_env()
     if "QA_INDEX_DIR" not in os.environ:
         settings = settings.with_(index_dir=ROOT / "index")
     try:
-        if not index_exists(settings.index_dir):
-            print(f"No index in {settings.index_dir}; building it from the sample in {SAMPLE_DIR}")
+        if not store_exists(settings):
+            print(f"No index in {location(settings)}; building it from the sample in {SAMPLE_DIR}")
             articles = ingest_paths([SAMPLE_DIR]).articles
-            build_index(
-                articles, settings.index_dir, Embedder.from_settings(settings), ChunkSpec.from_settings(settings),
+            build_store(
+                settings, articles, Embedder.from_settings(settings), ChunkSpec.from_settings(settings),
                 progress=True, dedup=DedupSpec.from_settings(settings),
             )
         serve(settings)

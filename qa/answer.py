@@ -16,14 +16,14 @@ from .errors import InvalidQuestion
 from .read import Reader, ReaderOutput
 from .records import Alternative, Answer, Citation, Passage, Span
 from .retrieve import Filters, Retriever
-from .index import IndexStore
+from .index import IndexStore, Store, open_store
 from .speakers import SpeakerAnswerer
 
 MAX_ALTERNATIVES = 4
 
 
 class QAService:
-    def __init__(self, settings: Settings, store: IndexStore | None = None, embedder: Embedder | None = None,
+    def __init__(self, settings: Settings, store: Store | None = None, embedder: Embedder | None = None,
                  reader: Reader | None = None):
         self.settings = settings
         self.embedder = embedder or Embedder.from_settings(settings)
@@ -31,12 +31,16 @@ class QAService:
         self._reader = reader
 
     @cached_property
-    def store(self) -> IndexStore:
-        return self._store or IndexStore.load(self.settings.index_dir, self.embedder)
+    def store(self) -> Store:
+        return self._store or open_store(self.settings, self.embedder)
 
     @cached_property
     def retriever(self) -> Retriever:
-        return Retriever(self.store, self.embedder, self.settings.candidates, self.settings.rrf_k)
+        if not isinstance(self.store, IndexStore):  # a server-side store (qa.index.milvus) searches itself
+            from .retrieve_milvus import MilvusRetriever
+
+            return MilvusRetriever(self.store, self.embedder, self.settings.candidates, self.settings.rrf_k)
+        return Retriever(self.store, self.embedder, self.settings.candidates, self.settings.rrf_k, self.settings.ann_nprobe)
 
     @cached_property
     def speakers(self) -> SpeakerAnswerer:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 from contextlib import contextmanager
 from functools import wraps
@@ -15,11 +16,54 @@ import click
 from .chunk import ChunkSpec
 from .config import Settings
 from .errors import QAError
+from .wording import plural, shown_path
+
+# Exit statuses (docs/ingest.md). Click itself exits 2 on a usage error.
+EXIT_ERROR = 1  # nothing was indexed, or an error
+EXIT_PARTIAL = 3  # indexed, but some named path did not exist or some items were skipped
+
+
+class WholeHelpCommand(click.Command):
+    """Lists itself under its group by its help's whole first sentence (click cuts it with '...')."""
+
+    def get_short_help_str(self, limit: int = 45) -> str:
+        if self.short_help:
+            return self.short_help
+        first = " ".join((self.help or "").split("\n\n")[0].split())
+        end = first.find(". ")
+        return first[: end + 1] if end >= 0 else first
+
+
+class WholeHelpGroup(WholeHelpCommand, click.Group):
+    command_class = WholeHelpCommand
+    group_class = type  # subgroups are WholeHelpGroups too
+
+
+STRICT_OPTION = click.option(
+    "--strict", is_flag=True,
+    help="Treat any skipped item (missing path, unsupported or unreadable file) as an error: exit 1, index unchanged.",
+)
+EXIT_STATUS_HELP = (
+    "Exit status: 0 when everything named was read; 1 when nothing was indexed (or on an error); 3 when some "
+    "named path did not exist or some items were skipped (the rest is indexed; --strict makes that an error)."
+)
 
 INDEX_OPTION = click.option(
     "--index", "index_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
     help="Index directory [default: $QA_INDEX_DIR or ./index].",
 )
+
+
+def _iso_day(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A YYYY-MM-DD option; the error names the option as typed (--date-from)."""
+    if value is None:
+        return None
+    from datetime import date
+
+    try:
+        return date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date as YYYY-MM-DD", ctx, param) from None
 
 
 def _settings(**overrides) -> Settings:
@@ -45,7 +89,7 @@ def user_errors(func):
     return wrapper
 
 
-@click.group()
+@click.group(cls=WholeHelpGroup)
 @click.version_option(package_name="news-qa")
 def cli() -> None:
     """Ask questions about your news articles and get cited, extractive answers."""
@@ -66,69 +110,116 @@ FOLLOW_SYMLINKS = click.option(
 )
 
 
-@index.command("build")
+@index.command("build", epilog=EXIT_STATUS_HELP)
 @click.argument("paths", nargs=-1, required=True)
 @INDEX_OPTION
 @click.option("--replace", is_flag=True, help="Replace the index already in the folder (it stays available to `qa index rollback`).")
 @FOLLOW_SYMLINKS
+@STRICT_OPTION
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="Embed in this process, or with Ray Data actors (extra .[ray]; a cluster via RAY_ADDRESS).")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Ray: embedding actors (one model each) [default: the CPUs Ray sees].")
+@click.option("--ray-address", envvar="RAY_ADDRESS", default=None,
+              help="Ray: the cluster to run on [default: $RAY_ADDRESS, else a local Ray with --workers CPUs].")
 @user_errors
-def index_build(paths: tuple[str, ...], index_dir: Path | None, replace: bool, follow_symlinks: bool | None, quiet: bool) -> None:
-    """Build a fresh index from files, folders, feeds and URLs (.txt .md .html .json .jsonl .csv .rss .atom .xml, http(s)://)."""
+def index_build(paths: tuple[str, ...], index_dir: Path | None, replace: bool, follow_symlinks: bool | None,
+                strict: bool, quiet: bool, engine: str, workers: int | None, ray_address: str | None) -> None:
+    """Build a fresh index from files, folders, feeds and URLs.
+
+    Reads .txt .md .html .json .jsonl .csv .rss .atom .xml files (folders recursively) and http(s)://
+    pages and feeds. The index goes to --index/QA_INDEX_DIR, or to the Milvus store QA_STORE names
+    (docs/scaling.md).
+    """
     from .embed import Embedder
-    from .index import build_index, write_lock
+    from .index import build_store
+    from .index.base import chunk_count, location, writing
 
     settings = _settings(index_dir=index_dir, follow_symlinks=follow_symlinks)
     embedder = Embedder.from_settings(settings)
-    # The lock first: a second writer fails at once, not after ingesting everything.
-    with write_lock(settings.index_dir), _ingesting(paths, settings) as ingested:
-        store, report = build_index(
-            ingested, settings.index_dir, embedder, ChunkSpec.from_settings(settings),
-            progress=not quiet, dedup=_dedup(settings), replace=replace, keep=settings.keep_generations, lock_held=True,
-        )
+    if engine == "ray":
+        from .distributed import RayEmbedder
+
+        embedder = RayEmbedder(embedder, workers=workers, address=ray_address)
+    try:
+        # The lock first: a second writer fails at once, not after ingesting everything.
+        with _removed_unless_built(settings.index_dir), writing(settings), \
+                _ingesting(paths, settings, strict) as ingested:
+            store, report = build_store(
+                settings, ingested, embedder, ChunkSpec.from_settings(settings),
+                progress=not quiet, dedup=_dedup(settings), replace=replace, lock_held=True,
+            )
+    finally:
+        if engine == "ray":
+            embedder.shutdown()
     click.echo(
-        f"Indexed {len(store.articles)} articles ({len(report.unchanged)} duplicates merged, "
-        f"{len(report.collapsed)} near-duplicates collapsed), "
-        f"{len(store.chunks)} chunks, skipped {len(ingested.skipped)} → {settings.index_dir}"
+        f"Indexed {plural(len(store.articles), 'article')} ({plural(len(report.unchanged), 'duplicate')} merged, "
+        f"{plural(len(report.collapsed), 'near-duplicate')} collapsed), "
+        f"{plural(chunk_count(store), 'chunk')}, skipped {len(ingested.skipped)} → {_shown_store(settings)}"
     )
+    _exit_partial(ingested.skipped)
 
 
-@index.command("add")
+@index.command("add", epilog=EXIT_STATUS_HELP)
 @click.argument("paths", nargs=-1, required=True)
 @INDEX_OPTION
 @FOLLOW_SYMLINKS
+@STRICT_OPTION
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @user_errors
-def index_add(paths: tuple[str, ...], index_dir: Path | None, follow_symlinks: bool | None, quiet: bool) -> None:
-    """Add articles from files, folders, feeds and URLs; changed articles (same id) are replaced,
-    identical ones left alone, near-duplicates of indexed articles collapsed into them."""
+def index_add(paths: tuple[str, ...], index_dir: Path | None, follow_symlinks: bool | None, strict: bool,
+              quiet: bool) -> None:
+    """Add articles from files, folders, feeds and URLs to the index.
+
+    Changed articles (same id) are replaced, identical ones left alone, near-duplicates of indexed
+    articles collapsed into them.
+    """
     from .embed import Embedder
-    from .index import update_index, write_lock
+    from .index import update_store
+    from .index.base import chunk_count, writing
 
     settings = _settings(index_dir=index_dir, follow_symlinks=follow_symlinks)
     embedder = Embedder.from_settings(settings)
-    with write_lock(settings.index_dir), _ingesting(paths, settings) as ingested:
-        store, report = update_index(
-            settings.index_dir, embedder, ChunkSpec.from_settings(settings), add=ingested, progress=not quiet,
-            dedup=_dedup(settings), keep=settings.keep_generations, lock_held=True,
+    with writing(settings), _ingesting(paths, settings, strict) as ingested:
+        store, report = update_store(
+            settings, embedder, ChunkSpec.from_settings(settings), add=ingested, progress=not quiet,
+            dedup=_dedup(settings), lock_held=True,
         )
+    if not ingested.count:
+        raise click.ClickException("nothing to add: no readable article in the given paths; the index is unchanged")
     click.echo(
         f"Added {len(report.added)}, updated {len(report.updated)}, unchanged {len(report.unchanged)}, "
         f"collapsed {len(report.collapsed)}, "
-        f"skipped {len(ingested.skipped)}; {report.chunks_added} new chunks; "
-        f"index now {len(store.articles)} articles, {len(store.chunks)} chunks"
+        f"skipped {len(ingested.skipped)}; {plural(report.chunks_added, 'new chunk')}; "
+        f"index now {plural(len(store.articles), 'article')}, {plural(chunk_count(store), 'chunk')}"
     )
-    if ingested.skipped and not ingested.count:
-        sys.exit(1)
+    _exit_partial(ingested.skipped)
 
 
 @contextmanager
-def _ingesting(paths: tuple[str, ...], settings: Settings) -> Iterator[Any]:
-    """A stream of the articles in `paths` (qa.ingest.IngestStream); what it skipped is printed at the end, even on failure."""
+def _removed_unless_built(index_dir: Path) -> Iterator[None]:
+    """A failed first build (--strict, Ctrl-C, a full disk) removes the folder it created for its lock,
+    so a failure leaves nothing behind."""
+    from .index import index_exists
+
+    existed = index_dir.exists()
+    try:
+        yield
+    except BaseException:
+        if not existed and not index_exists(index_dir):
+            shutil.rmtree(index_dir, ignore_errors=True)  # best effort: the original error is what matters
+        raise
+
+
+@contextmanager
+def _ingesting(paths: tuple[str, ...], settings: Settings, strict: bool = False) -> Iterator[Any]:
+    """A stream of the articles in `paths` (qa.ingest.IngestStream); what it skipped is printed at the
+    end, even on failure. Under --strict a skip fails the stream at its end (so nothing is saved)."""
     from .ingest import IngestLimits, IngestStream
 
     with _fetcher(settings) as fetcher:
-        stream = IngestStream(paths, fetcher, IngestLimits.from_settings(settings))
+        stream = IngestStream(paths, fetcher, IngestLimits.from_settings(settings), strict=strict)
         try:
             yield stream
         finally:
@@ -153,6 +244,8 @@ def index_watch(feeds: tuple[str, ...], index_dir: Path | None, every: float, ro
     from .ingest import IngestLimits
 
     settings = _settings(index_dir=index_dir)
+    _files_only(settings, "qa index watch keeps its state beside a QA_INDEX_DIR index; with QA_STORE, "
+                "run `qa index add FEED...` on a schedule instead (one writer at a time)")
     embedder = Embedder.from_settings(settings)
 
     def on_round(report) -> None:
@@ -166,9 +259,29 @@ def index_watch(feeds: tuple[str, ...], index_dir: Path | None, every: float, ro
             keep=settings.keep_generations,
         )
     if rounds is None or len(reports) < rounds:
-        click.echo(f"Stopped after {len(reports)} rounds.")
+        click.echo(f"Stopped after {plural(len(reports), 'round')}.")
     if reports and reports[-1].error:
         sys.exit(1)
+
+
+MILVUS_HISTORY = ("generations, history, rollback and repair belong to a QA_INDEX_DIR index; a Milvus store "
+                  "keeps one live generation (docs/scaling.md)")
+
+
+def _shown_store(settings: Settings) -> str:
+    """Where the index is, for messages: the folder as typed, or the Milvus store."""
+    from .index.base import location
+
+    loc = location(settings)
+    return shown_path(settings.index_dir) if loc.kind == "files" else str(loc)
+
+
+def _files_only(settings: Settings, message: str) -> None:
+    """Commands that work on the files in QA_INDEX_DIR refuse a QA_STORE with a one-line hint."""
+    from .index.base import location
+
+    if location(settings).kind != "files":
+        raise QAError(message)
 
 
 def _fetcher(settings: Settings):
@@ -191,22 +304,29 @@ def _dedup(settings: Settings):
 @INDEX_OPTION
 @user_errors
 def index_remove(article_ids: tuple[str, ...], index_dir: Path | None) -> None:
-    """Remove articles by id (see `qa index stats --ids`)."""
+    """Remove articles by id (see `qa index stats --ids`).
+
+    Exit status: 0 when every id was removed; 3 when some were not in the index; 1 when none was.
+    """
     from .embed import Embedder
     from .errors import IndexNotFound
-    from .index import index_exists, list_generations, update_index
+    from .index import list_generations, store_exists, update_store
+    from .index.base import chunk_count, location
 
     settings = _settings(index_dir=index_dir)
-    if not index_exists(settings.index_dir) and not list_generations(settings.index_dir):
-        raise IndexNotFound(f"no index in {settings.index_dir}")
+    loc = location(settings)
+    if not store_exists(settings) and not (loc.kind == "files" and list_generations(settings.index_dir)):
+        raise IndexNotFound(f"no index in {_shown_store(settings)}")
     embedder = Embedder.from_settings(settings)
-    store, report = update_index(settings.index_dir, embedder, ChunkSpec.from_settings(settings), remove=article_ids,
-                                 keep=settings.keep_generations)
+    store, report = update_store(settings, embedder, ChunkSpec.from_settings(settings), remove=article_ids)
     for missing in report.missing:
         click.echo(f"not in the index: {missing}", err=True)
-    click.echo(f"Removed {len(report.removed)}; index now {len(store.articles)} articles, {len(store.chunks)} chunks")
+    click.echo(
+        f"Removed {len(report.removed)}; index now {plural(len(store.articles), 'article')}, "
+        f"{plural(chunk_count(store), 'chunk')}"
+    )
     if report.missing:
-        sys.exit(1)
+        sys.exit(EXIT_PARTIAL if report.removed else EXIT_ERROR)
 
 
 @index.command("upgrade")
@@ -219,17 +339,20 @@ def index_upgrade(index_dir: Path | None, requote: bool) -> None:
     from .errors import IndexNotFound
 
     settings = _settings(index_dir=index_dir)
+    _files_only(settings, "qa index upgrade works on a QA_INDEX_DIR index; a Milvus store gets quotes "
+                "from `qa index build --replace`")
     if not index_exists(settings.index_dir):
-        raise IndexNotFound(f"no index in {settings.index_dir}")
+        raise IndexNotFound(f"no index in {shown_path(settings.index_dir)}")
     with write_lock(settings.index_dir):
-        store = IndexStore.load(settings.index_dir)
+        store = IndexStore.load(settings.index_dir, writable=True)
         extracted = store.refresh_quotes(everything=requote)
         if extracted:
-            store.save(settings.index_dir)
+            store.save(settings.index_dir, settings.keep_generations, ann_threshold=settings.ann_threshold)
     if extracted:
-        click.echo(f"Extracted {store.stats()['quotes']} quotes from {extracted} articles → {settings.index_dir}")
+        click.echo(f"Extracted {plural(store.stats()['quotes'], 'quote')} from {plural(extracted, 'article')} "
+                   f"→ {shown_path(settings.index_dir)}")
     else:
-        click.echo(f"Index {settings.index_dir} is up to date ({store.stats()['quotes']} quotes).")
+        click.echo(f"Index {shown_path(settings.index_dir)} is up to date ({plural(store.stats()['quotes'], 'quote')}).")
 
 
 @index.command("stats")
@@ -239,11 +362,12 @@ def index_upgrade(index_dir: Path | None, requote: bool) -> None:
 @user_errors
 def index_stats(index_dir: Path | None, as_json: bool, ids: bool) -> None:
     """Show what the index holds."""
-    from .index import IndexStore
+    from .index import open_store
+    from .index.base import location
 
     settings = _settings(index_dir=index_dir)
-    store = IndexStore.load(settings.index_dir)
-    stats = store.stats() | {"index_dir": str(settings.index_dir)}
+    store = open_store(settings)
+    stats = store.stats() | ({"index_dir": str(settings.index_dir)} if location(settings).kind == "files" else {})
     if ids:
         stats["ids"] = [{"id": a.id, "title": a.title} for a in store.articles.values()]
     if as_json:
@@ -266,6 +390,7 @@ def index_history(index_dir: Path | None, as_json: bool) -> None:
     from .index import history
 
     settings = _settings(index_dir=index_dir)
+    _files_only(settings, MILVUS_HISTORY)
     rows = history(settings.index_dir)
     if as_json:
         click.echo(json.dumps([r.to_dict() for r in rows], indent=2))
@@ -289,6 +414,7 @@ def index_rollback(generation: str | None, index_dir: Path | None) -> None:
     from .index import IndexStore, rollback
 
     settings = _settings(index_dir=index_dir)
+    _files_only(settings, MILVUS_HISTORY)
     old, new = rollback(settings.index_dir, generation)
     store = IndexStore.load(settings.index_dir, generation=new)
     undo = f"; {old} is kept: `qa index rollback {old}` undoes this" if old else ""
@@ -303,6 +429,7 @@ def index_repair(index_dir: Path | None) -> None:
     from .index import IndexStore, repair
 
     settings = _settings(index_dir=index_dir)
+    _files_only(settings, MILVUS_HISTORY)
     old, new = repair(settings.index_dir)
     store = IndexStore.load(settings.index_dir, generation=new)
     if old == new:
@@ -320,8 +447,10 @@ def index_repair(index_dir: Path | None) -> None:
 @click.option("--k", type=click.IntRange(1, 50), default=None, help="Passages to read [default: 5].")
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
 @click.option("--source", default=None, help="Only articles from this source.")
-@click.option("--date-from", default=None, help="Only articles published on or after (YYYY-MM-DD).")
-@click.option("--date-to", default=None, help="Only articles published on or before (YYYY-MM-DD).")
+@click.option("--date-from", default=None, callback=_iso_day, metavar="YYYY-MM-DD",
+              help="Only articles published on or after this day.")
+@click.option("--date-to", default=None, callback=_iso_day, metavar="YYYY-MM-DD",
+              help="Only articles published on or before this day.")
 @user_errors
 def ask(question: str, index_dir: Path | None, k: int | None, as_json: bool, source, date_from, date_to) -> None:
     """Answer QUESTION from the indexed articles, with citations."""
@@ -329,10 +458,9 @@ def ask(question: str, index_dir: Path | None, k: int | None, as_json: bool, sou
     from .retrieve import Filters
 
     settings = _settings(index_dir=index_dir)
-    try:
-        filters = Filters(source, date_from, date_to)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+    if date_from and date_to and date_from > date_to:
+        raise click.UsageError(f"--date-from {date_from} is after --date-to {date_to}")
+    filters = Filters(source, date_from, date_to)
     service = QAService(settings)
     service.validate(question)  # fail fast, before loading models
     answer = service.ask(question, k=k, filters=filters)
@@ -492,6 +620,12 @@ def eval_quotes(file: Path, index_dir: Path | None, k: int | None, as_json: bool
         for miss in misses:
             click.echo(json.dumps(miss, ensure_ascii=False), err=True)
     _echo_result(result, as_json, {"file": str(file), "index": str(settings.index_dir)})
+
+
+def _exit_partial(skipped) -> None:
+    if skipped:
+        click.echo(f"{plural(len(skipped), 'item')} skipped: see above; exit status {EXIT_PARTIAL}", err=True)
+        sys.exit(EXIT_PARTIAL)
 
 
 def _print_skipped(skipped, warnings=()) -> None:

@@ -68,9 +68,21 @@ class Settings:
     max_waiting: int = 8  # questions queued for the models; one more gets 503 + Retry-After at once
     # Speaker questions ("what did X say about Y?", qa.speakers): X's best quote answers when its
     # relevance to Y reaches quote_threshold (tuned on benchmarks/dev); the quote_candidates best
-    # of X's quotes by a cheap first pass are scored with the embedder.
+    # of X's quotes by a cheap first pass are scored with the embedder (their sentences are its
+    # cost; the Reuters dev set scores alike with 4, 6 and 12).
     quote_threshold: float = 0.4
-    quote_candidates: int = 12
+    quote_candidates: int = 6
+    # Chat (qa.serve.ui): QA_EXAMPLES, example questions separated by "|"; empty = drawn from the
+    # index (the newest articles' headlines).
+    examples: str = ""
+    # ---- Store backend and scale-out (qa.index.base, docs/scaling.md) ----
+    # QA_STORE: "" = FAISS + files in index_dir (the embedded default); "milvus://host:port[/name]" =
+    # a Milvus server over gRPC; a path ending in .db = a milvus-lite file.
+    store: str = ""
+    # Chunks from which the FAISS backend also writes an approximate (IVF) index and searches it,
+    # memory-mapped; 0 = never. Measured in benchmarks/bench_ann.py (docs/scaling.md).
+    ann_threshold: int = 200_000
+    ann_nprobe: int = 0  # IVF lists probed per query; 0 = the default for the index size (qa.index.ann)
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:

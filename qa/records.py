@@ -92,6 +92,20 @@ class Span:
 
 
 @dataclass(frozen=True)
+class CitedAlternate:
+    """A near-duplicate copy of a cited article (one of its `alternates`): "also reported by"."""
+
+    source: str | None
+    title: str | None
+    url: str | None
+    date: str | None  # ISO 8601, as published
+
+    @classmethod
+    def from_alternate(cls, alternate: Alternate) -> CitedAlternate:
+        return cls(alternate.source, alternate.title, alternate.url, alternate.published)
+
+
+@dataclass(frozen=True)
 class Citation:
     article_id: str
     title: str
@@ -102,21 +116,31 @@ class Citation:
     passage_start: int  # offset of the passage in the article text
     answer_start: int  # offsets of the answer in the passage
     answer_end: int
+    alternates: tuple[CitedAlternate, ...] = ()  # the same story elsewhere (collapsed near-duplicates)
 
     @classmethod
     def from_span(cls, span: Span) -> Citation:
-        article = span.passage.article
+        return cls.in_article(span.passage.article, span.passage.chunk.text, span.passage.chunk.start, span.start, span.end)
+
+    @classmethod
+    def in_article(cls, article: Article, passage: str, passage_start: int, answer_start: int,
+                   answer_end: int) -> Citation:
+        """The answer at [answer_start, answer_end) of `passage`, which starts at passage_start in the article."""
         return cls(
             article_id=article.id,
             title=article.title,
             url=article.url,
             date=article.published,
             source=article.source,
-            passage=span.passage.chunk.text,
-            passage_start=span.passage.chunk.start,
-            answer_start=span.start,
-            answer_end=span.end,
+            passage=passage,
+            passage_start=passage_start,
+            answer_start=answer_start,
+            answer_end=answer_end,
+            alternates=tuple(CitedAlternate.from_alternate(a) for a in article.alternates),
         )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"alternates": [asdict(a) for a in self.alternates]}  # JSON-shaped: lists
 
 
 @dataclass(frozen=True)
@@ -188,7 +212,7 @@ class Answer:
             "answer": self.answer,
             "found": self.found,
             "score": round(float(self.score), 4),
-            "citations": [asdict(c) for c in self.citations],
+            "citations": [c.to_dict() for c in self.citations],
             "alternatives": [
                 {"answer": a.answer, "score": round(float(a.score), 4), "article_id": a.article_id}
                 for a in self.alternatives

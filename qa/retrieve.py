@@ -9,7 +9,7 @@ import numpy as np
 
 from .embed import Embedder, passage_text
 from .records import Passage
-from .index import IndexStore
+from .index import IndexStore, ann
 
 
 @dataclass(frozen=True)
@@ -33,11 +33,12 @@ class Filters:
 
 
 class Retriever:
-    def __init__(self, store: IndexStore, embedder: Embedder, candidates: int = 50, rrf_k: int = 60):
+    def __init__(self, store: IndexStore, embedder: Embedder, candidates: int = 50, rrf_k: int = 60, nprobe: int = 0):
         self.store = store
         self.embedder = embedder
         self.candidates = candidates
         self.rrf_k = rrf_k
+        self.nprobe = nprobe  # IVF lists per query when the store has an approximate index (qa.index.ann)
         self._bm25 = self._build_bm25()
 
     def _build_bm25(self):
@@ -79,15 +80,8 @@ class Retriever:
         ]
 
     def _dense(self, question: str, n: int, allowed: np.ndarray | None) -> list[int]:
-        import faiss
-
         query = self.embedder.encode([question])
-        params = None
-        if allowed is not None:
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
-            n = min(n, len(allowed))
-        _, rows = self.store.vectors.search(query, n, params=params)
-        return [int(r) for r in rows[0] if r >= 0]
+        return ann.search(self.store.vectors, getattr(self.store, "ann", None), query, n, allowed, self.nprobe)
 
     def _bm25_ranking(self, question: str, n: int, allowed: np.ndarray | None) -> list[int]:
         import bm25s

@@ -29,7 +29,7 @@ import numpy as np
 from .chunk import sentence_spans
 from .conversation import STOPWORDS, user_questions
 from .quotes import PARAGRAPH_BREAK, ROLE_NOUNS, name_key, speaker_keys, speaker_matches
-from .records import Alternative, Answer, Article, Citation, Passage, Quote, QuoteAttribution
+from .records import Alternative, Answer, Article, Chunk, Citation, Passage, Quote, QuoteAttribution
 from .errors import QAError
 from .retrieve import Filters
 
@@ -178,7 +178,10 @@ def overlap(topic: set[str], text: str) -> float:
 
 
 class QuoteBook:
-    """The quotes of an IndexStore, found by speaker (qa.quotes.speaker_keys)."""
+    """The quotes of an IndexStore, found by speaker (qa.quotes.speaker_keys). SpeakerAnswerer
+    reads the index only through a book: its articles, quotes, chunks and their vectors."""
+
+    missing = "this index has no quotes (it was built before quote extraction): run `qa index upgrade`"
 
     def __init__(self, store):
         self.store = store
@@ -189,9 +192,24 @@ class QuoteBook:
                     self.by_key.setdefault(key, []).append(quote)
         self._chunks: dict[str, list] | None = None
 
+    @staticmethod
+    def of(store) -> QuoteBook:
+        """The book for this store: in memory, or read from a server-side store (qa.index.milvus)."""
+        return LiveQuoteBook(store) if hasattr(store, "quotes_with_speakers") else QuoteBook(store)
+
     @property
     def available(self) -> bool:
         return self.store.quotes is not None
+
+    @property
+    def articles(self):
+        return self.store.articles
+
+    def quotes_of(self, article_id: str) -> list[Quote]:
+        return (self.store.quotes or {}).get(article_id, [])
+
+    def _keyed(self, keys: Sequence[str]) -> list[Quote]:
+        return [quote for key in keys for quote in self.by_key.get(key, ())]
 
     def find(self, speaker: str, filters: Filters | None = None) -> list[Quote]:
         """Every quote whose speaker `speaker` names, in the articles the filters allow."""
@@ -200,14 +218,13 @@ class QuoteBook:
             return []
         seen: set[tuple[str, int]] = set()
         found: list[Quote] = []
-        for key in (words[-1], words[0]):
-            for quote in self.by_key.get(key, ()):
-                if (quote.article_id, quote.start) in seen or not speaker_matches(speaker, quote):
-                    continue
-                seen.add((quote.article_id, quote.start))
-                if filters is not None and filters.active and not _allowed(self.store.articles[quote.article_id], filters):
-                    continue
-                found.append(quote)
+        for quote in self._keyed((words[-1], words[0])):
+            if (quote.article_id, quote.start) in seen or not speaker_matches(speaker, quote):
+                continue
+            seen.add((quote.article_id, quote.start))
+            if filters is not None and filters.active and not _allowed(self.articles[quote.article_id], filters):
+                continue
+            found.append(quote)
         return found
 
     def chunks_of(self, article_id: str) -> list:
@@ -228,6 +245,77 @@ class QuoteBook:
             if cover > best_cover:
                 best, best_cover = chunk, cover
         return best
+
+    def chunk_vectors(self, quotes: list[Quote]) -> np.ndarray:
+        """The stored vector of each quote's chunk (zeros where none holds it)."""
+        out = np.zeros((len(quotes), self.store.dim), dtype=np.float32)
+        for i, quote in enumerate(quotes):
+            chunk = self.chunk_at(quote.article_id, quote.start, quote.end)
+            if chunk is not None:
+                out[i] = self.store.vectors.reconstruct(int(chunk.id))
+        return out
+
+
+class LiveQuoteBook(QuoteBook):
+    """The quotes of a server-side store (qa.index.milvus.MilvusStore), read by query: `available`
+    (the first lookup of every speaker question) takes the store's live generation, and the
+    question's later lookups read that same generation, so replicas see updates at once."""
+
+    missing = "this Milvus store has no quotes (it was built before they were stored there): rebuild it with " \
+              "`qa index build --replace`"
+
+    def __init__(self, store):
+        self.store = store
+        self._snap = None
+        self._articles = None
+        self._spans: dict[str, list] = {}
+
+    @property
+    def available(self) -> bool:
+        return self.store.has_quotes(self._snapshot(fresh=True))
+
+    def _snapshot(self, fresh: bool = False):
+        if fresh or self._snap is None:
+            self._snap = self.store.snapshot()
+            self._articles = self.store.article_map(self._snap)
+            self._spans = {}
+        return self._snap
+
+    @property
+    def articles(self):
+        self._snapshot()
+        return self._articles
+
+    def _keyed(self, keys: Sequence[str]) -> list[Quote]:
+        quotes = self.store.quotes_with_speakers(self._snapshot(), keys)
+        self._chunks_of({q.article_id for q in quotes})  # their articles and chunks: one query each, not one per quote
+        return quotes
+
+    def quotes_of(self, article_id: str) -> list[Quote]:
+        return self.store.quotes_of(self._snapshot(), article_id)
+
+    def chunks_of(self, article_id: str) -> list:
+        self._chunks_of([article_id])
+        return self._spans[article_id]
+
+    def _chunks_of(self, article_ids) -> None:
+        missing = [a for a in article_ids if a not in self._spans]
+        if not missing:
+            return
+        snap = self._snapshot()
+        self._articles.fetch(missing)
+        for article_id, spans in self.store.chunk_spans(snap, missing).items():
+            text = self.articles[article_id].text
+            self._spans[article_id] = [Chunk(i, article_id, text[s:e], s, e) for i, s, e in spans]
+
+    def chunk_vectors(self, quotes: list[Quote]) -> np.ndarray:
+        chunks = [self.chunk_at(q.article_id, q.start, q.end) for q in quotes]
+        stored = self.store.chunk_vectors(self._snapshot(), [c.id for c in chunks if c is not None])
+        out = np.zeros((len(quotes), self.store.dim), dtype=np.float32)
+        for i, chunk in enumerate(chunks):
+            if chunk is not None and chunk.id in stored:
+                out[i] = stored[chunk.id]
+        return out
 
 
 def mentions(article: Article, speaker: str) -> bool:
@@ -289,7 +377,7 @@ class Weights:
 
 
 class SpeakerAnswerer:
-    def __init__(self, store, embedder, threshold: float = 0.4, candidates: int = 12, margin: float = 0.0,
+    def __init__(self, store, embedder, threshold: float = 0.4, candidates: int = 6, margin: float = 0.0,
                  weights: Weights = Weights()):
         self.store = store
         self.embedder = embedder
@@ -304,7 +392,7 @@ class SpeakerAnswerer:
 
     @cached_property
     def book(self) -> QuoteBook:
-        return QuoteBook(self.store)
+        return QuoteBook.of(self.store)
 
     def answer(self, question: str, history: Sequence[Any], passages: Sequence[Passage], read,
                filters: Filters | None = None) -> Answer | None:
@@ -337,13 +425,13 @@ class SpeakerAnswerer:
         if not quotes:
             return []
         retrieved = {p.article.id for p in passages}
-        articles = self.store.articles
+        articles = self.book.articles
         query = asked.topic or asked.speaker
         topic = content_stems(asked.topic) - content_stems(asked.speaker)
         # Cheap first pass over all the speaker's quotes: lexical overlap, and the stored vector of
         # the quote's chunk against the topic's.
         qvec = self.embedder.encode([query])[0]
-        vectors = self._chunk_vectors([q for q in quotes])
+        vectors = self.book.chunk_vectors(quotes)
         first = []
         for quote, vec in zip(quotes, vectors):
             article = articles[quote.article_id]
@@ -389,9 +477,7 @@ class SpeakerAnswerer:
         """The speaker's quotes (`qa quotes`, GET /api/quotes): best match to `about` first, or
         without `about` the newest articles first, in text order within an article."""
         if not self.book.available:
-            raise QuotesMissing(
-                f"this index has no quotes (it was built before quote extraction): run `qa index upgrade`"
-            )
+            raise QuotesMissing(self.book.missing)
         if about and about.strip():
             asked = SpeakerQuestion(speaker, " ".join(about.split()), speaker)
             ranked = SpeakerAnswerer(self.store, self.embedder, self.threshold, max(limit, self.candidates),
@@ -399,39 +485,20 @@ class SpeakerAnswerer:
             ranked.book = self.book  # share the speaker index (built once per store)
             return ranked.rank(asked, filters=filters)[:limit]
         quotes = self.book.find(speaker, filters)
-        articles = self.store.articles
+        articles = self.book.articles
         quotes.sort(key=lambda q: (articles[q.article_id].published or "", q.article_id, -q.start), reverse=True)
         return [RankedQuote(q, articles[q.article_id], 0.0, q.start, q.end) for q in quotes[:limit]]
 
-    def _chunk_vectors(self, quotes: list[Quote]) -> np.ndarray:
-        import faiss
-
-        rows = []
-        for quote in quotes:
-            chunk = self.book.chunk_at(quote.article_id, quote.start, quote.end)
-            rows.append(chunk.id if chunk is not None else -1)
-        dim = self.store.dim
-        out = np.zeros((len(rows), dim), dtype=np.float32)
-        index = self.store.vectors
-        for i, row in enumerate(rows):
-            if row >= 0:
-                out[i] = index.reconstruct(int(row))
-        return out
-
     def _compose(self, question: str, ranked: list[RankedQuote]) -> Answer:
         best = ranked[0]
-        start, end, parts = _join_split(best, self.store.quotes.get(best.quote.article_id, []))
+        start, end, parts = _join_split(best, self.book.quotes_of(best.quote.article_id))
         article = best.article
         first = self.book.chunk_at(article.id, start, start + 1)
         last = self.book.chunk_at(article.id, end - 1, end)
         p_start = min(start, first.start if first else start)
         p_end = max(end, last.end if last else end)
         passage = article.text[p_start:p_end]
-        citation = Citation(
-            article_id=article.id, title=article.title, url=article.url, date=article.published,
-            source=article.source, passage=passage, passage_start=p_start,
-            answer_start=start - p_start, answer_end=end - p_start,
-        )
+        citation = Citation.in_article(article, passage, p_start, start - p_start, end - p_start)
         q = best.quote
         attribution = QuoteAttribution(
             speaker=q.speaker, speaker_as_written=q.speaker_as_written, cue=q.cue, kind=q.kind, role=q.role,

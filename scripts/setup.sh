@@ -25,8 +25,24 @@ if [ "${1:-}" = "--browser" ]; then
     exit 0
 fi
 PYTHON=${PYTHON:-python3}
+# The stamp records what the installed project was made from: while pyproject.toml and this script
+# are unchanged (and the project is still installed), pip is not run again, so a second `make run`
+# starts serving in seconds. The code itself is installed editable: edits need no reinstall.
+STAMP=.venv/.news-qa-installed
+wanted=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
+if [ -x .venv/bin/python ] && [ "$(cat "$STAMP" 2>/dev/null)" = "$wanted" ] \
+        && .venv/bin/python -c 'import importlib.metadata as m; m.version("news-qa")' 2>/dev/null; then
+    exit 0
+fi
 if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
+rm -f "$STAMP"
+# pip >= 23.3 matches extras by their normalized names (PEP 685): older pip warns "lxml does not
+# provide the extra 'html_clean'" for justext's lxml[html_clean], although lxml does.
+.venv/bin/python -m pip install -q --disable-pip-version-check "pip>=23.3"
 .venv/bin/python -m pip install -q --disable-pip-version-check "torch==2.13.0"
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev]"
+# pip >= 26.3 prints the build backend's warnings; setuptools notes every editable install.
+PYTHONWARNINGS="ignore:Editable installation" \
+    .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev]"
+echo "$wanted" > "$STAMP"

@@ -372,3 +372,38 @@ def test_index_unreadable_on_disk_gives_503_json_until_repaired(tmp_path, embedd
 def test_ui_widget_and_docs_stay_public_with_a_token(token_client):
     for path in ("/", "/embed/", "/docs", "/openapi.json", "/config", "/embed/config", "/api/health"):
         assert token_client.get(path).status_code == 200, path
+
+
+def test_citations_list_the_articles_near_duplicate_copies(tmp_path, embedder, reader):
+    """A syndicated copy collapsed at indexing comes back in the cited article's `alternates`."""
+    from .test_dedup import copy_article, original
+
+    settings = Settings(index_dir=tmp_path / "index")
+    build_index([original(), copy_article()], settings.index_dir, embedder, SPEC)
+    with make_client(settings, QAService(settings, embedder=embedder, reader=reader)) as c:
+        body = c.post("/api/ask", json={"question": "How many flights will the airline cancel?"}).json()
+        schema = c.get("/openapi.json").json()["components"]["schemas"]
+    [citation, *_] = body["citations"]
+    assert citation["article_id"] == "https://a.example/strike"
+    assert citation["alternates"] == [{
+        "source": "B Post", "title": "Airline stock slides as baggage staff plan walkout",
+        "url": "https://b.example/x", "date": "2024-07-01T12:00:00+02:00",
+    }]
+    assert set(schema["CitedAlternateOut"]["properties"]) == {"source", "title", "url", "date"}
+
+
+def test_server_logging_prints_no_library_debug_lines(sample_index):
+    """`python app.py` printed "DEBUG bm25s: Building index from tokens" at its first question."""
+    import subprocess
+    import sys
+
+    code = (
+        "import logging, sys; from qa.serve.api import configure_logging; configure_logging();"
+        "from qa.answer import QAService; from qa.config import Settings;"
+        f"QAService(Settings(index_dir={str(sample_index)!r})).retriever;"
+        "logging.getLogger('qa.serve').info('qa info shows'); logging.getLogger('bm25s').warning('warnings show')"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "DEBUG" not in proc.stderr and "Building index" not in proc.stderr
+    assert "INFO qa.serve: qa info shows" in proc.stderr and "WARNING bm25s: warnings show" in proc.stderr

@@ -1,8 +1,10 @@
 import json
+import re
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -37,7 +39,9 @@ def test_ask_json_shape(sample_index):
     [citation, *_] = data["citations"]
     assert list(citation) == [
         "article_id", "title", "url", "date", "source", "passage", "passage_start", "answer_start", "answer_end",
+        "alternates",
     ]
+    assert citation["alternates"] == []  # the sample has no near-duplicate copies
     assert citation["passage"][citation["answer_start"] : citation["answer_end"]] == "Singapore"
     assert all(isinstance(citation[k], int) for k in ("passage_start", "answer_start", "answer_end"))
     # A question with competing candidates, so that the alternatives' shape is really checked.
@@ -78,19 +82,89 @@ def test_build_add_remove_stats(index_dir, news_file, tmp_path):
     assert "Removed 1; index now 3 articles" in out
     result = run("index", "remove", "coast-storm", "--index", index_dir, ok=False)
     assert result.exit_code == 1 and "not in the index: coast-storm" in result.stderr
+    result = run("index", "remove", "coast-bridge-delay", "coast-storm", "--index", index_dir, ok=False)
+    assert result.exit_code == 3 and "Removed 1; index now 2 articles" in result.stdout
 
     out = run("index", "stats", "--index", index_dir, "--ids").stdout
-    assert "herald-bridge" in out and "coast-storm" not in out
+    assert "herald-bridge" in out and "coast-storm" not in out and "coast-bridge-delay" not in out
 
 
-def test_build_reports_skipped_files_and_indexes_the_rest(tmp_path):
+def test_build_reports_skipped_files_indexes_the_rest_and_exits_3(tmp_path):
     folder = tmp_path / "articles"
     folder.mkdir()
     (folder / "good.txt").write_text("Mayor resigns\n\nThe mayor resigned on Monday.", encoding="utf-8")
     (folder / "bad.json").write_text("[{", encoding="utf-8")
-    result = run("index", "build", folder, "--index", tmp_path / "i", "--quiet")
-    assert "Indexed 1 articles" in result.stdout and "skipped 1" in result.stdout
-    assert "bad.json: malformed JSON" in result.stderr
+    result = run("index", "build", folder, "--index", tmp_path / "i", "--quiet", ok=False)
+    assert result.exit_code == 3
+    assert "Indexed 1 article (0 duplicates merged, 0 near-duplicates collapsed), " in result.stdout
+    assert "skipped 1" in result.stdout
+    assert "bad.json: malformed JSON" in result.stderr and "1 item skipped" in result.stderr
+
+
+@pytest.fixture
+def mixed_batch(tmp_path, monkeypatch):
+    """One good file beside a mistyped path, a .pdf and a .docx, named as a user types them."""
+    monkeypatch.chdir(tmp_path)
+    Path("good.txt").write_text("Mayor resigns\n\nThe mayor resigned on Monday.", encoding="utf-8")
+    Path("report.pdf").write_bytes(b"%PDF-1.4")
+    Path("notes.docx").write_bytes(b"PK")
+    return ["./good.txt", "./gdoo.txt", "report.pdf", "notes.docx"]
+
+
+def test_a_typo_in_a_batch_is_exit_3_and_strict_makes_it_an_error(mixed_batch):
+    result = run("index", "build", *mixed_batch, "--index", "idx", "--quiet", ok=False)
+    assert result.exit_code == 3, "indexed, but not everything named was read"
+    assert "skipped ./gdoo.txt: no such file or folder" in result.stderr, "the path as typed"
+    assert "skipped report.pdf: unsupported file type .pdf" in result.stderr
+    assert "skipped notes.docx: unsupported file type .docx" in result.stderr
+    assert "Indexed 1 article " in result.stdout and "skipped 3 → ./idx" in result.stdout
+
+    strict = run("index", "build", *mixed_batch, "--index", "strict-idx", "--strict", "--quiet", ok=False)
+    assert strict.exit_code == 1 and "3 items skipped (--strict); the index is unchanged" in strict.stderr
+    assert not Path("strict-idx").exists()
+    add = run("index", "add", *mixed_batch, "--index", "idx", "--strict", "--quiet", ok=False)
+    assert add.exit_code == 1 and "(--strict)" in add.stderr
+
+    # Everything named was read: exit 0, also with --strict.
+    assert run("index", "add", "./good.txt", "--index", "idx", "--strict", "--quiet").exit_code == 0
+    partial = run("index", "add", "./good.txt", "./gdoo.txt", "--index", "idx", "--quiet", ok=False)
+    assert partial.exit_code == 3 and "Added 0, updated 0, unchanged 1" in partial.stdout
+
+
+def test_add_with_nothing_readable_fails_and_leaves_the_index(index_dir, tmp_path):
+    generation = current_generation(index_dir)
+    result = run("index", "add", tmp_path / "typo", "--index", index_dir, ok=False)
+    assert result.exit_code == 1 and "nothing to add" in result.output
+    assert current_generation(index_dir) == generation
+
+
+def test_messages_name_the_index_as_typed_and_the_flags(tmp_path, monkeypatch):
+    monkeypatch.delenv("QA_INDEX_DIR")
+    monkeypatch.chdir(tmp_path)
+    result = run("ask", "Where?", ok=False)
+    assert result.exit_code == 1 and "Error: no index in ./index: build one with `qa index build PATH...`" in result.output
+    bad = run("ask", "Where?", "--date-from", "2024-13-01", ok=False)
+    assert bad.exit_code == 2 and "Invalid value for '--date-from': '2024-13-01' is not a date as YYYY-MM-DD" in bad.output
+    order = run("ask", "Where?", "--date-from", "2024-03-01", "--date-to", "2024-01-01", ok=False)
+    assert order.exit_code == 2 and "--date-from 2024-03-01 is after --date-to 2024-01-01" in order.output
+    assert "date_from" not in bad.output + order.output
+
+
+def test_help_texts_are_whole():
+    def commands(group, path=()):
+        for name, command in group.commands.items():
+            yield path + (name,), command
+            if hasattr(command, "commands"):
+                yield from commands(command, path + (name,))
+
+    pages = [run("--help").stdout] + [run(*path, "--help").stdout for path, _ in commands(cli)]
+    assert len(pages) >= 10
+    for page in pages:
+        text = "\n".join(line for line in page.splitlines() if not line.startswith("Usage:"))
+        text = text.replace("PATH...", "")  # `qa index build PATH...`: a metavar, not a cut
+        assert "..." not in text and "…" not in text, page
+    listing = run("index", "--help").stdout
+    assert re.search(r"\n  build +Build a fresh index from files, folders, feeds and URLs\.\n", listing)
 
 
 def test_build_with_nothing_readable_fails(tmp_path):
@@ -203,7 +277,8 @@ def test_a_batch_of_crashers_indexes_the_rest(tmp_path):
     (folder / "README.TXT").write_text("About\nThis corpus.", encoding="utf-8")
     (tmp_path / "secret.txt").write_text("Secret\nroot:x:0:0", encoding="utf-8")
     (folder / "passwd.txt").symlink_to(tmp_path / "secret.txt")
-    result = run("index", "build", folder, "--index", tmp_path / "i", "--quiet")
+    result = run("index", "build", folder, "--index", tmp_path / "i", "--quiet", ok=False)
+    assert result.exit_code == 3, "indexed, but not everything was read"
     assert "Indexed 3 articles" in result.stdout and "skipped 3" in result.stdout
     assert "deep.jsonl:1: JSON nested too deeply" in result.stderr
     assert "README.TXT: looks like a README" in result.stderr and "passwd.txt: link to" in result.stderr

@@ -241,6 +241,6 @@ def test_cli_reports_collapsed(tmp_path):
     ]))
     result = CliRunner().invoke(cli, ["index", "build", str(records), "--index", str(tmp_path / "i"), "--quiet"])
     assert result.exit_code == 0, result.output
-    assert "Indexed 1 articles (0 duplicates merged, 1 near-duplicates collapsed)" in result.output
+    assert "Indexed 1 article (0 duplicates merged, 1 near-duplicate collapsed)" in result.output
     result = CliRunner().invoke(cli, ["index", "add", str(records), "--index", str(tmp_path / "i"), "--quiet"])
     assert "Added 0, updated 0, unchanged 2, collapsed 0" in result.output

@@ -36,19 +36,22 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from ..chunk import ChunkSpec, chunk_article
+from ..wording import shown_path
 from ..ingest.dedup import DedupSpec, Match, index_against, signatures as dedup_signatures
 from ..embed import Embedder, passage_text
 from ..ingest.formats import content_id, is_whole_file
 from ..errors import IndexCorrupt, IndexExists, IndexIncompatible, IndexLoadError, IndexNotFound, IndexUnreadable, QAError
 from ..quotes import EXTRACTOR_VERSION, extract_quotes, read_quotes, write_quotes
 from ..records import Alternate, Article, Chunk, Quote
+from . import ann
 
 FORMAT = "news-qa-index"
 FORMAT_VERSION = 1
 GENERATION = re.compile(r"^gen-[0-9a-f-]+$")
-FILES = ("articles.jsonl", "chunks.jsonl", "vectors.faiss", "signatures.npy", "quotes.jsonl")
-# absent from indexes written before near-duplicate collapse, and before quote extraction
-OPTIONAL_FILES = ("signatures.npy", "quotes.jsonl")
+FILES = ("articles.jsonl", "chunks.jsonl", "vectors.faiss", "signatures.npy", "quotes.jsonl", ann.ANN_FILE)
+# absent from indexes written before near-duplicate collapse, and before quote extraction;
+# vectors.ivf: only from Settings.ann_threshold chunks on (qa.index.ann).
+OPTIONAL_FILES = ("signatures.npy", "quotes.jsonl", ann.ANN_FILE)
 # Streamed adds (IndexStore.add_batches) embed and apply this much at a time, so memory does not
 # grow with the input beyond the index itself.
 BATCH_CHARS = 4_000_000
@@ -124,6 +127,10 @@ class IndexStore:
         self.created_at = created_at or _now()
         self.updated_at = updated_at or self.created_at
         self.generation: str | None = None  # the generation directory it was loaded from, if any
+        # Set by load() for a large index (qa.index.ann): the approximate index, and vectors that are
+        # memory-mapped read-only, so this store can be searched but not changed.
+        self.ann = None
+        self.read_only = False
         # MinHash signatures (qa.ingest.dedup) of the articles long enough to have one, made with signature_params.
         self.signatures: dict[str, np.ndarray] = signatures or {}
         self.signature_params = signature_params if signatures is not None else None
@@ -156,6 +163,7 @@ class IndexStore:
         interrupted add leaves it as it was.
         """
         self._check_embedder(embedder)
+        self._check_writable()
         plan = self._plan_update(articles, dedup)
         if not (plan.incoming or plan.owners):
             return plan.report
@@ -309,6 +317,7 @@ class IndexStore:
         return known
 
     def remove(self, article_ids: Iterable[str]) -> UpdateReport:
+        self._check_writable()
         report = UpdateReport()
         ids = list(dict.fromkeys(article_ids))
         report.removed = [i for i in ids if i in self.articles]
@@ -353,6 +362,10 @@ class IndexStore:
         kept = [c for c in self.chunks if c.article_id not in article_ids]
         self.chunks = [Chunk(i, c.article_id, c.text, c.start, c.end) for i, c in enumerate(kept)]
 
+    def _check_writable(self) -> None:
+        if self.read_only:  # FAISS aborts the process when a memory-mapped index is resized
+            raise QAError("this index was loaded memory-mapped for searching; load it with writable=True to change it")
+
     def _check_embedder(self, embedder: Embedder) -> None:
         if embedder.name != self.embedder_name or embedder.dim != self.dim:
             raise IndexIncompatible(
@@ -377,7 +390,8 @@ class IndexStore:
 
     # ---- persistence ---------------------------------------------------------------------
 
-    def save(self, index_dir: Path, keep: int = KEEP_GENERATIONS, checkpoint: Checkpoint | None = None) -> Path:
+    def save(self, index_dir: Path, keep: int = KEEP_GENERATIONS, checkpoint: Checkpoint | None = None,
+             ann_threshold: int = 0) -> Path:
         """Write a new generation and switch CURRENT to it atomically and durably; returns its directory.
 
         Order (each step durable before the next): the files and the directory gen-<id>.tmp are
@@ -385,7 +399,8 @@ class IndexStore:
         is written and fsynced, renamed over CURRENT, and the index directory fsynced again. A
         crash anywhere leaves CURRENT naming a complete generation. Then generations beyond the
         last `keep` of CURRENT's lineage are removed (see remove_old_generations). `checkpoint`
-        is called with each step's name in SAVE_STEPS (tests inject crashes there).
+        is called with each step's name in SAVE_STEPS (tests inject crashes there). From
+        `ann_threshold` chunks on (0: never) the generation also gets an approximate index (qa.index.ann).
         """
         import faiss
 
@@ -404,6 +419,8 @@ class IndexStore:
                 for chunk in self.chunks:
                     f.write(json.dumps([chunk.article_id, chunk.start, chunk.end], ensure_ascii=False) + "\n")
             faiss.write_index(self.vectors, str(tmp / "vectors.faiss"))
+            if ann_threshold and len(self.chunks) >= ann_threshold:
+                ann.write(self.vectors, tmp / ann.ANN_FILE)
             width = (self.signature_params or {}).get("num_perm", 0)
             rows = np.zeros((len(self.articles), width), dtype=np.uint32)  # all zeros: no signature
             for i, article_id in enumerate(self.articles):
@@ -429,7 +446,7 @@ class IndexStore:
                 "quotes": {"extractor_version": self.quotes_version},
                 # The generation this one replaced: `qa index rollback` and what is kept follow it.
                 "previous": previous if previous and GENERATION.match(previous) else None,
-                "files": {f: _sha256(tmp / f) for f in FILES},
+                "files": {f: _sha256(tmp / f) for f in FILES if f not in OPTIONAL_FILES or (tmp / f).exists()},
             }
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
             _fsync_dir_files(tmp)
@@ -447,8 +464,11 @@ class IndexStore:
         return index_dir / name
 
     @classmethod
-    def load(cls, index_dir: Path, embedder: Embedder | None = None, generation: str | None = None) -> IndexStore:
+    def load(cls, index_dir: Path, embedder: Embedder | None = None, generation: str | None = None,
+             writable: bool = False) -> IndexStore:
         """Load and verify the live generation (or the named one); any problem is a one-line IndexLoadError.
+
+        A generation with an approximate index (qa.index.ann) is memory-mapped for searching unless `writable`.
 
         The generation is leased while it loads (a shared flock on its manifest.json), so no
         writer removes it meanwhile. If a writer removed it between reading CURRENT and taking the
@@ -457,17 +477,17 @@ class IndexStore:
         index_dir = Path(index_dir)
         if generation is not None:
             try:
-                return cls._load_generation(index_dir, generation, embedder)
+                return cls._load_generation(index_dir, generation, embedder, writable)
             except _Vanished:
                 raise IndexNotFound(f"index {index_dir} has no generation {generation[:60]!r}; see `qa index history`") from None
         name = _read_current(index_dir)
         try:
-            return cls._load_generation(index_dir, name, embedder)
+            return cls._load_generation(index_dir, name, embedder, writable)
         except _Vanished:
             pass
         retry = _read_current(index_dir)
         try:
-            return cls._load_generation(index_dir, retry, embedder)
+            return cls._load_generation(index_dir, retry, embedder, writable)
         except _Vanished:
             if retry == name:
                 raise IndexCorrupt(
@@ -477,7 +497,7 @@ class IndexStore:
             raise IndexLoadError(f"index {index_dir} changed twice while loading; try again") from None
 
     @classmethod
-    def _load_generation(cls, index_dir: Path, name: str, embedder: Embedder | None) -> IndexStore:
+    def _load_generation(cls, index_dir: Path, name: str, embedder: Embedder | None, writable: bool) -> IndexStore:
         if not GENERATION.match(name):
             raise IndexCorrupt(
                 f"index {index_dir} is damaged: CURRENT holds {name[:60]!r}, not a generation name; run `qa index repair`"
@@ -485,14 +505,14 @@ class IndexStore:
         gen = index_dir / name
         try:
             with _lease(gen):
-                store = cls._read(index_dir, gen, embedder)
+                store = cls._read(index_dir, gen, embedder, writable)
                 store.generation = name
                 return store
         except OSError as exc:
             raise IndexUnreadable(f"cannot read index {index_dir}: {_os_reason(exc)}") from None
 
     @classmethod
-    def _read(cls, index_dir: Path, gen: Path, embedder: Embedder | None) -> IndexStore:
+    def _read(cls, index_dir: Path, gen: Path, embedder: Embedder | None, writable: bool) -> IndexStore:
         import faiss
 
         manifest = _read_manifest(gen)
@@ -517,14 +537,16 @@ class IndexStore:
                 for i, line in enumerate(f):
                     article_id, start, end = json.loads(line)
                     chunks.append(Chunk(i, article_id, articles[article_id].text[start:end], start, end))
-            vectors = faiss.read_index(str(gen / "vectors.faiss"))
+            mapped = not writable and ann.ANN_FILE in manifest["files"]
+            vectors = ann.read_mapped(gen / "vectors.faiss") if mapped else faiss.read_index(str(gen / "vectors.faiss"))
+            approximate = ann.read_mapped(gen / ann.ANN_FILE) if mapped else None
             chunking = manifest["chunking"]
             spec = ChunkSpec(chunking["target_words"], chunking["max_words"], chunking["overlap_sentences"])
         except (ValueError, TypeError, KeyError, IndexError, RuntimeError) as exc:  # UnicodeDecodeError is a ValueError
             raise IndexCorrupt(f"index {index_dir} is damaged ({type(exc).__name__}: {str(exc)[:120]}); rebuild it") from None
-        if vectors.d != embedder_info.get("dim"):
+        if vectors.d != embedder_info.get("dim") or (approximate is not None and approximate.ntotal != vectors.ntotal):
             raise IndexCorrupt(f"index {index_dir} is damaged: vectors have dimension {vectors.d}")
-        return cls(
+        store = cls(
             embedder_info["name"],
             embedder_info["dim"],
             spec,
@@ -538,6 +560,8 @@ class IndexStore:
             quotes,
             (manifest.get("quotes") or {}).get("extractor_version") if quotes is not None else None,
         )
+        store.ann, store.read_only = approximate, mapped
+        return store
 
 
 def batches(articles: Iterable[Article], batch_chars: int = BATCH_CHARS, batch_articles: int = BATCH_ARTICLES) -> Iterator[list[Article]]:
@@ -637,7 +661,7 @@ def _read_current(index_dir: Path) -> str:
                 f"index {index_dir} has generations but no CURRENT file: run `qa index repair` to point it "
                 "at the newest complete generation (`qa index history` lists them)"
             ) from None
-        raise IndexNotFound(f"no index in {index_dir}: build one with `qa index build PATH...`") from None
+        raise IndexNotFound(f"no index in {shown_path(index_dir)}: build one with `qa index build PATH...`") from None
     except OSError as exc:
         raise IndexUnreadable(f"cannot read index {index_dir}: {_os_reason(exc)}") from None
 
@@ -944,6 +968,7 @@ def build_index(
     replace: bool = False,
     keep: int = KEEP_GENERATIONS,
     lock_held: bool = False,
+    ann_threshold: int = 0,
 ) -> tuple[IndexStore, UpdateReport]:
     """A fresh index of these articles (near-duplicates collapsed unless dedup=None) in index_dir.
 
@@ -964,7 +989,7 @@ def build_index(
         report = store.add_batches(articles, embedder, progress=progress, dedup=dedup)
         if not store.articles:
             raise QAError("nothing to index: no readable article in the given paths")
-        store.save(index_dir, keep)
+        store.save(index_dir, keep, ann_threshold=ann_threshold)
     return store, report
 
 
@@ -978,6 +1003,7 @@ def update_index(
     dedup: DedupSpec | None = DedupSpec(),
     keep: int = KEEP_GENERATIONS,
     lock_held: bool = False,
+    ann_threshold: int = 0,
 ) -> tuple[IndexStore, UpdateReport]:
     """Add/replace and remove articles in place; creates the index if there is none yet (and
     something to add). A folder with generations but no readable CURRENT is refused (it needs
@@ -985,7 +1011,7 @@ def update_index(
     index_dir = Path(index_dir)
     with _writing(index_dir, lock_held):
         if index_exists(index_dir) or list_generations(index_dir):
-            store = IndexStore.load(index_dir, embedder)
+            store = IndexStore.load(index_dir, embedder, writable=True)
             created = False
         else:
             store, created = IndexStore.new(embedder, spec), True
@@ -995,5 +1021,5 @@ def update_index(
             added.added, added.updated, added.unchanged, added.chunks_added, added.collapsed,
         )
         if report.added or report.updated or report.removed or report.collapsed or (created and store.articles):
-            store.save(index_dir, keep)
+            store.save(index_dir, keep, ann_threshold=ann_threshold)
     return store, report

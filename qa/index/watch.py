@@ -33,6 +33,7 @@ from ..ingest.fetch import HTML_TYPES, Fetcher, Response, is_http_url
 from ..ingest import IngestLimits, IngestReport, Skipped, ingest_paths
 from ..ingest.formats import item_error
 from .store import GENERATION, KEEP_GENERATIONS, current_generation, update_index, write_lock
+from ..wording import plural
 
 STATE_FILE = "watch-state.json"
 STATE_VERSION = 1
@@ -60,7 +61,7 @@ class RoundReport:
             f"round {self.round} ({self.started_at}): added {self.added}, updated {self.updated}, "
             f"unchanged {self.unchanged + self.pages_not_modified}, collapsed {self.collapsed}, "
             f"skipped {len(self.skipped)}; feeds not modified {self.feeds_not_modified}; "
-            f"index now {self.articles} articles"
+            f"index now {plural(self.articles, 'article')}"
         )
 
 

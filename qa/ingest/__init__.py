@@ -22,6 +22,7 @@ from typing import Any, Iterable, Iterator
 
 from ..errors import IngestError
 from ..records import Article
+from ..wording import plural
 from .formats import (
     FEED_SUFFIXES,
     HTML_SUFFIXES,
@@ -69,12 +70,16 @@ Item = Article | Skipped | str  # an article, a skipped item with its reason, or
 
 class IngestStream:
     """The articles of files, folders, feeds and URLs, one at a time; `skipped` and `warnings`
-    fill up while it is iterated, `count` counts the articles yielded. Iterate it once."""
+    fill up while it is iterated, `count` counts the articles yielded. Iterate it once. With
+    `strict`, any skipped item raises IngestError at the end of the stream, so every skip is
+    reported first and the consumer, which saves only after the last article, saves nothing."""
 
-    def __init__(self, paths: Iterable[str | Path], fetcher: Any = None, limits: IngestLimits = IngestLimits()):
+    def __init__(self, paths: Iterable[str | Path], fetcher: Any = None, limits: IngestLimits = IngestLimits(),
+                 strict: bool = False):
         self.paths = list(paths)
         self.fetcher = fetcher
         self.limits = limits
+        self.strict = strict
         self.skipped: list[Skipped] = []
         self.warnings: list[str] = []
         self.count = 0
@@ -88,6 +93,8 @@ class IngestStream:
                 self.skipped.append(item)
             else:
                 self.warnings.append(item)
+        if self.strict and self.skipped:
+            raise IngestError(f"{plural(len(self.skipped), 'item')} skipped (--strict); the index is unchanged")
 
 
 def ingest_paths(paths: Iterable[str | Path], fetcher: Any = None, limits: IngestLimits = IngestLimits()) -> IngestReport:
@@ -124,7 +131,7 @@ def _path_items(item: str | Path, fetcher: Any, limits: IngestLimits) -> Iterato
         return
     path = Path(item)
     if not path.exists():
-        yield Skipped(str(path), "no such file or folder")
+        yield Skipped(str(item), "no such file or folder")  # as the user typed it
     elif path.is_dir():
         for found in _walk(path, limits.follow_symlinks):
             if isinstance(found, Skipped):

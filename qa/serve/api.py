@@ -185,6 +185,12 @@ def _models(max_question_chars: int, max_k: int):
                 raise ValueError("the question is empty")
             return value
 
+    class CitedAlternateOut(BaseModel):
+        source: str | None
+        title: str | None
+        url: str | None
+        date: str | None
+
     class CitationOut(BaseModel):
         article_id: str
         title: str
@@ -195,6 +201,11 @@ def _models(max_question_chars: int, max_k: int):
         passage_start: int = Field(description="Offset of the passage in the article text.")
         answer_start: int = Field(description="Offset of the answer in the passage.")
         answer_end: int
+        alternates: list[CitedAlternateOut] = Field(
+            default_factory=list,
+            description="The same story from other sources: near-duplicate copies collapsed into this article "
+            "when indexing (also reported by).",
+        )
 
     class AlternativeOut(BaseModel):
         answer: str
@@ -238,7 +249,7 @@ def create_app(settings: Settings, service: QAService | None = None):
     from starlette.exceptions import HTTPException as StarletteHTTPException
     from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
-    from .ui import CSS, EMBED_CSS, build_ui
+    from .ui import EMBED_CSS, PAGE_CSS, PAGE_JS, build_ui
 
     ancestors = frame_ancestors(settings.frame_ancestors)
     engine = Engine(settings, service)
@@ -347,13 +358,13 @@ def create_app(settings: Settings, service: QAService | None = None):
 
     theme = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
     common = dict(server_name=settings.host, server_port=settings.port, run_history=False, ssr_mode=False,
-                  mcp_server=False, theme=theme, max_file_size="64kb")
+                  mcp_server=False, theme=theme, max_file_size="64kb", js=PAGE_JS)
 
     def bounded(blocks):  # Gradio's own queue of chat questions, bounded like the API's
         return blocks.queue(max_size=max(1, settings.max_waiting), default_concurrency_limit=1)
 
     gr.mount_gradio_app(app, bounded(build_ui(engine, embed=True)), path="/embed", footer_links=[], css=EMBED_CSS, **common)
-    gr.mount_gradio_app(app, bounded(build_ui(engine)), path="/", footer_links=["api"], css=CSS, **common)
+    gr.mount_gradio_app(app, bounded(build_ui(engine)), path="/", footer_links=["api"], css=PAGE_CSS, **common)
     # Inside SecurityHeaders, so that its 413 is turned into JSON; /api/ask lowers it (max_body_size).
     app.add_middleware(RequestBodyLimitMiddleware, max_body_size=MAX_UI_BODY_BYTES)
     app.add_middleware(SecurityHeaders, embed_ancestors=ancestors)
@@ -361,11 +372,19 @@ def create_app(settings: Settings, service: QAService | None = None):
     return app
 
 
+def configure_logging() -> None:
+    """Warnings and errors from everyone, INFO from qa. Libraries that set their own logger's level
+    (bm25s sets DEBUG when imported: "Building index from tokens") are held to WARNING too."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("qa").setLevel(logging.INFO)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(lambda record: record.levelno >= logging.WARNING or record.name.split(".")[0] == "qa")
+
+
 def serve(settings: Settings) -> None:
     import uvicorn
 
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("qa").setLevel(logging.INFO)
+    configure_logging()
     app = create_app(settings)
     # Load and run the models once in the background: the UI is up at once, the first question is fast.
     threading.Thread(target=app.state.engine.warm_up, name="qa-warm-up", daemon=True).start()

@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from ..answer import QAService
 from ..config import Settings
 from ..errors import InvalidQuestion, QAError
-from ..index import current_generation
+from ..index import store_version
 from ..records import Answer
 from ..retrieve import Filters
 
@@ -50,7 +50,7 @@ class Engine:
         self.settings = settings
         self._service = service or QAService(settings)
         self._lock = threading.Lock()
-        self._generation = current_generation(settings.index_dir)
+        self._generation = store_version(settings)
         self.ready = threading.Event()  # set once the models have answered one question
         self._queue = threading.Lock()  # guards _waiting
         self._waiting = 0  # questions waiting for _lock
@@ -157,7 +157,7 @@ class Engine:
         is tried again at the next question, so `qa index repair` or `rollback` heals the server.
         """
         current = self._service
-        generation = current_generation(self.settings.index_dir)
+        generation = store_version(self.settings)
         if current._store is not None or generation == self._generation:
             return current
         try:
