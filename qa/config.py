@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_READER_DIR = PACKAGE_DIR / "models" / "reader"
-PRECISIONS = ("auto", "float32", "bfloat16")  # inference dtypes (qa.models.cpu.resolve_precision)
+PRECISIONS = ("auto", "float32", "bfloat16", "int8")  # inference precisions (qa.models.cpu.concrete_precision)
 
 
 @dataclass(frozen=True)
@@ -25,8 +25,8 @@ class Settings:
     chunk_max_words: int = 200
     chunk_overlap_sentences: int = 1
     embed_batch_tokens: int = 2048  # tokens per embedding batch (padded); see qa.embed.Embedder.encode
-    # Inference dtype for embedder and reader: auto = bfloat16 on CPUs with native bf16 (AMX,
-    # AVX512-BF16), else float32. See README "Performance".
+    # Inference precision for embedder and reader: auto = bfloat16 on CPUs with native bf16 (AMX,
+    # AVX512-BF16), else int8 linear layers on x86 with AVX2, else float32. See docs/performance.md.
     precision: str = "auto"
     # Retrieval.
     top_k: int = 5  # passages handed to the reader

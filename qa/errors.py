@@ -33,6 +33,10 @@ class ModelNotFound(QAError):
     pass
 
 
+class PrecisionUnavailable(QAError):
+    """The requested inference precision (QA_PRECISION) cannot run on this CPU or torch build."""
+
+
 class IndexUnreadable(IndexLoadError):
     """The index files exist but cannot be read (permissions, I/O error): not damage, no rebuild needed."""
 

@@ -3,8 +3,10 @@ import time
 import numpy as np
 import pytest
 
+from qa.chunk import ChunkSpec
 from qa.embed import PAD_MULTIPLE, Embedder, SentenceModelConfig, length_batches, pooling_mode
 from qa.errors import ModelNotFound
+from qa.models.int8 import int8_linear_works
 
 
 def test_length_batches_cover_every_row_once_within_the_token_budget():
@@ -27,7 +29,16 @@ def test_length_batches_never_pad_past_max_width_nor_cut_a_row():
     assert length_batches([], batch_tokens=4096, multiple=32, max_width=256) == []
 
 
-def test_encode_keeps_input_order_and_normalizes(embedder):
+@pytest.fixture(scope="module")
+def embedder32(embedder) -> Embedder:
+    """float32 whatever the CPU: the batching tests compare a text's vector across batches, and in
+    int8 a text's vector also depends (cosine ~0.995) on its batch-mates, which share the
+    activations' quantization scale."""
+    return Embedder(embedder.model_dir, precision="float32")
+
+
+def test_encode_keeps_input_order_and_normalizes(embedder32):
+    embedder = embedder32
     texts = ["Kim Jong Un wrote a letter to Trump.", "x " * 400, "Stocks fell in Tokyo.", ""]
     vectors = embedder.encode(texts)
     assert vectors.shape == (4, embedder.dim) and vectors.dtype == np.float32
@@ -90,11 +101,12 @@ def test_unsupported_or_broken_model_directories_are_refused(tmp_path, embedder)
         Embedder(model).encode(["x"])
 
 
-def test_parallel_batches_give_the_same_vectors_and_restore_the_thread_count(embedder):
+def test_parallel_batches_give_the_same_vectors_and_restore_the_thread_count(embedder32):
     import torch
 
+    embedder = embedder32
     texts = [f"Story {i}: " + "the council met again to discuss the harbour bridge " * (i % 7 + 1) for i in range(40)]
-    small_batches = Embedder(embedder.model_dir, batch_tokens=64)
+    small_batches = Embedder(embedder.model_dir, batch_tokens=64, precision="float32")
     threads = torch.get_num_threads()
     parallel = small_batches.encode(texts)
     assert torch.get_num_threads() == threads
@@ -103,7 +115,7 @@ def test_parallel_batches_give_the_same_vectors_and_restore_the_thread_count(emb
     assert ((parallel * serial).sum(axis=1) > 0.999).all()
 
 
-def test_slices_are_pipelined_in_input_order(embedder, monkeypatch):
+def test_slices_are_pipelined_in_input_order(embedder32, monkeypatch):
     """Several slices in flight at once (the next is tokenized while one is embedded) still
     fill every row with its own text's vector."""
     import qa.embed
@@ -111,8 +123,8 @@ def test_slices_are_pipelined_in_input_order(embedder, monkeypatch):
     monkeypatch.setattr(qa.embed, "TEXTS_PER_SLICE", 3)
     texts = [f"Item {i}: " + ("shares in the bank rose " if i % 2 else "the striker scored twice ") * (i % 5 + 1)
              for i in range(11)]
-    sliced = Embedder(embedder.model_dir, batch_tokens=64).encode(texts)
-    whole = np.stack([embedder.encode([t])[0] for t in texts])
+    sliced = Embedder(embedder32.model_dir, batch_tokens=64, precision="float32").encode(texts)
+    whole = np.stack([embedder32.encode([t])[0] for t in texts])
     assert ((sliced * whole).sum(axis=1) > 0.999).all()
 
 
@@ -136,3 +148,54 @@ def test_a_failing_batch_raises_and_stops_the_workers(embedder, monkeypatch):
         failing.encode(["a long enough text about the harbour bridge"] * batches)
     assert torch.get_num_threads() == threads
     assert len(calls) < batches // 2, "queued batches were cancelled"
+
+
+needs_int8 = pytest.mark.skipif(not int8_linear_works(), reason="no int8 kernels on this CPU/torch "
+                                "(the float32 fallback is tested in test_int8.py)")
+NEWS_TEXTS = [
+    "Council approves harbour bridge\nThe city council approved the new harbour bridge on Tuesday. It will cost "
+    "40 million pounds and open in 2027, the mayor said.",
+    "Storm closes schools\nA winter storm closed thirty schools along the coast on Friday, and ferries to the "
+    "islands were cancelled.",
+    "Bank warns on profits\nShares in the bank fell 6% after it said profits would halve because of bad loans.",
+    "United win derby\nThe striker scored twice as United beat City 2-0 in front of 70,000 fans.",
+    "Phone sales slow\nSmartphone shipments dropped for a third quarter as buyers kept their handsets longer.",
+]
+QUESTIONS = ["When will the new bridge open?", "Why were the ferries cancelled?", "Why did the bank's shares fall?",
+             "Who won the derby?", "Are people buying fewer phones?"]
+
+
+@needs_int8
+def test_int8_vectors_stay_close_to_float32_and_rank_alike(embedder32):
+    """The accuracy gate of precision int8 (cosine >= 0.99), and why an index built in one precision
+    can be queried in another: every mix of precisions finds each question's passage first, with
+    question-passage similarities within 0.03 (only near-ties among unrelated passages may swap)."""
+    int8 = Embedder(embedder32.model_dir, precision="int8")
+    assert int8.model.precision == "int8"
+    passages32, passages8 = embedder32.encode(NEWS_TEXTS), int8.encode(NEWS_TEXTS)
+    questions32, questions8 = embedder32.encode(QUESTIONS), int8.encode(QUESTIONS)
+    assert ((passages32 * passages8).sum(axis=1) >= 0.99).all()
+    assert ((questions32 * questions8).sum(axis=1) >= 0.99).all()
+    expected = questions32 @ passages32.T
+    assert expected.argmax(axis=1).tolist() == list(range(len(QUESTIONS)))
+    for questions, passages in [(questions8, passages32), (questions32, passages8), (questions8, passages8)]:
+        similarities = questions @ passages.T
+        assert similarities.argmax(axis=1).tolist() == list(range(len(QUESTIONS)))
+        np.testing.assert_allclose(similarities, expected, atol=0.03)
+
+
+@needs_int8
+def test_an_index_built_in_float32_answers_alike_in_int8(embedder32, tmp_path):
+    from qa.index import build_index
+    from qa.ingest import make_article
+    from qa.retrieve import Retriever
+
+    articles = [make_article(text.split("\n")[0], text.split("\n", 1)[1], explicit_id=f"n{i}")
+                for i, text in enumerate(NEWS_TEXTS)]
+    store, _ = build_index(articles, tmp_path / "index", embedder32, ChunkSpec())
+    int8 = Embedder(embedder32.model_dir, precision="int8")
+    assert int8.name == embedder32.name  # one index serves both
+    for i, question in enumerate(QUESTIONS):
+        for embedder in (embedder32, int8):
+            best = Retriever(store, embedder).retrieve(question, k=3)[0]
+            assert best.article.id == f"n{i}", (question, embedder.precision)

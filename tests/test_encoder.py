@@ -5,6 +5,8 @@ import torch
 
 from qa.config import DEFAULT_READER_DIR
 from qa.embed import default_model_dir
+from qa.errors import PrecisionUnavailable
+from qa.models.int8 import int8_linear_works
 from qa.models.encoder import BertEncoder, is_plain_bert, load_encoder
 
 
@@ -70,6 +72,26 @@ def test_missing_or_broken_files_fall_back(tmp_path):
     assert load_encoder(tmp_path, torch.float32) is None
 
 
+@pytest.mark.skipif(not int8_linear_works(), reason="no int8 kernels on this CPU/torch")
+def test_int8_reader_finds_the_same_spans_as_float32():
+    from qa.models.encoder import load_model
+
+    pairs = [
+        ("Who wrote the letter?", "Kim Jong Un wrote the letter to Trump, Sanders said on Thursday."),
+        ("Where was the first summit?", "The first summit was held in Singapore in June, and a second one is not set."),
+        ("How much will the bridge cost?", "The council approved the bridge, which will cost 40 million pounds, on Tuesday."),
+    ]
+    enc = batch(DEFAULT_READER_DIR, pairs)
+    float32, int8 = load_model(DEFAULT_READER_DIR, "float32", qa_head=True), load_model(DEFAULT_READER_DIR, "int8", qa_head=True)
+    assert (float32.precision, int8.precision) == ("float32", "int8")
+    with torch.inference_mode():
+        want, got = float32(**enc), int8(**enc)
+    real = enc["attention_mask"].bool()
+    for a, b in [(want.start_logits, got.start_logits), (want.end_logits, got.end_logits)]:
+        assert torch.equal(a.masked_fill(~real, -1e4).argmax(1), b.masked_fill(~real, -1e4).argmax(1))
+        assert (a[real] - b[real]).abs().max() < 1.0
+
+
 @pytest.mark.parametrize("qa_head", [False, True])
 def test_other_architectures_load_through_transformers(tmp_path, qa_head):
     from transformers import DistilBertConfig, DistilBertForQuestionAnswering, DistilBertModel
@@ -80,6 +102,10 @@ def test_other_architectures_load_through_transformers(tmp_path, qa_head):
     (DistilBertForQuestionAnswering if qa_head else DistilBertModel)(config).save_pretrained(tmp_path)
     model = load_model(tmp_path, "float32", qa_head=qa_head)
     assert not isinstance(model, BertEncoder) and model.hidden_size == 32 and not model.training
+    if int8_linear_works():  # int8 runs BertEncoder only: auto means float32 here, an explicit int8 is refused
+        with pytest.raises(PrecisionUnavailable, match="plain BERT"):
+            load_model(tmp_path, "int8", qa_head=qa_head)
+    assert load_model(tmp_path, "auto", qa_head=qa_head).precision in ("float32", "bfloat16")
     ids = torch.tensor([[1, 5, 7, 2]])
     with torch.inference_mode():
         out = model(input_ids=ids, attention_mask=torch.ones_like(ids))

@@ -96,7 +96,9 @@ def test_remove(built, embedder):
     # Vectors stay aligned with their chunks after the rows shift.
     row = reloaded.chunks[-1]
     expected = embedder.encode([f"{reloaded.articles[row.article_id].title}\n{row.text}"])[0]
-    assert float(reloaded.vectors.reconstruct(row.id) @ expected) > 0.999
+    # > 0.99, not ~1: in int8 (auto on AVX2 CPUs) activation scales are per call, so a text's
+    # vector moves by up to ~0.01 with the batch it is embedded in; a shifted row would be far lower.
+    assert float(reloaded.vectors.reconstruct(row.id) @ expected) > 0.99
 
 
 def test_failed_rebuild_leaves_previous_index_loadable(built, embedder):

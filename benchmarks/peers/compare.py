@@ -11,7 +11,8 @@ Checks the question list (check_questions.py), installs the peers if needed (set
 each system in its own process and venv, one after the other (never in parallel):
 run_haystack.py, run_txtai.py, then run_ours.py. Each prints one JSON line; this script scores
 the answers (SQuAD EM/F1: lower case, no punctuation, no a/an/the, best over the gold answers)
-and prints build s, query p50/p95 ms, peak RSS MB, EM, F1 and our ratio to each peer:
+and prints the CPU it ran on (model, cores, family, the flags that pick our kernels), then build s,
+query p50/p95 ms, peak RSS MB, EM, F1 and our ratio to each peer:
 build ×(peer/ours), p50 ×(peer/ours) (above 1: we are faster), RSS ×(ours/peer) (below 1: we use less).
 
 --rounds N runs every system N times, the order reversed every other round (a drift in the
@@ -41,6 +42,8 @@ from pathlib import Path
 import check_questions
 import common
 
+# The CPU features that decide which kernels run (qa.models.cpu: bf16 on AMX/AVX512-BF16, int8 on AVX2).
+KEY_FLAGS = ("avx2", "fma", "avx_vnni", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8", "asimd", "bf16", "i8mm")
 HERE = common.HERE
 SYSTEMS = {
     "haystack": (HERE / ".venvs" / "haystack" / "bin" / "python", HERE / "run_haystack.py"),
@@ -120,6 +123,32 @@ def run(name: str, args, docs_file: Path | None, questions_file: Path) -> dict:
     return result
 
 
+def cpu_description() -> str:
+    """"<model name>, <cores> cores: <family>; flags <the KEY_FLAGS it has>", from /proc/cpuinfo."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "CPU unknown (no /proc/cpuinfo)"
+    info: dict[str, str] = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        info.setdefault(key.strip(), value.strip())
+    flags = set((info.get("flags") or info.get("Features") or "").split())
+    if flags & {"amx_bf16"}:
+        family = "Intel AMX (bf16 path)"
+    elif "avx512_bf16" in flags:
+        family = "AVX-512 with BF16 (bf16 path)"
+    elif "avx2" in flags:
+        family = "AVX2, no native bf16 (int8/float32 path)"
+    elif flags & {"asimd"}:
+        family = "ARM"
+    else:
+        family = "other"
+    have = [f for f in KEY_FLAGS if f in flags]
+    name = info.get("model name") or info.get("CPU part") or "unknown CPU"
+    return f"{name}, {os.cpu_count()} cores: {family}; flags {' '.join(have) or 'none of ' + ' '.join(KEY_FLAGS)}"
+
+
 MEASURED = ("build_s", "load_s", "p50_ms", "p95_ms", "peak_rss_mb")
 
 
@@ -183,6 +212,8 @@ def main() -> None:
     if peers and not args.skip_setup:
         subprocess.run(["bash", str(HERE / "setup.sh"), *peers], check=True, stdout=sys.stderr)
 
+    cpu = cpu_description()
+    common.log(f"[compare] CPU: {cpu}")
     questions = common.load_questions(args.questions)
     docs = subset(args.corpus, questions, args.limit_articles)
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -208,6 +239,7 @@ def main() -> None:
     articles = len(docs) if docs is not None else len(common.all_docs(args.corpus))
     print(f"\nBBC corpus: {articles} articles, {len(questions)} questions; peers: 200-word chunks, "
           f"40 overlap, reader over top {common.TOP_K}; peers' dtype {args.dtype}; build s excludes model loading")
+    print(f"CPU: {cpu}")
     if len(rounds) > 1:
         print(f"(medians over {len(rounds)} rounds)")
     print(table(results))
@@ -228,7 +260,7 @@ def main() -> None:
             for name, r in results.items():
                 row = r["per_question"][i]
                 print(f"  {name:9} {'EM' if row['em'] else '  '} {row['answer']!r}")
-    args.out.write_text(json.dumps({"articles": articles, "questions": len(questions), "results": results,
+    args.out.write_text(json.dumps({"cpu": cpu, "articles": articles, "questions": len(questions), "results": results,
                                     "rounds": rounds}, indent=1))
     print(f"(details: {args.out})")
 

@@ -70,7 +70,7 @@ def main() -> None:
     common.emit("ours", common.versions("transformers", "bm25s", "faiss-cpu", "torch"),
                 build_s, load_s, len(store.chunks), len(store.articles), answers, latencies,
                 notes=f"sentence-aware chunks, RRF(dense 50, BM25 50) top {settings.top_k} -> reader; "
-                      f"ingest_s {ingest_s:.1f}; precision {settings.precision} -> {embedder.model.dtype}")
+                      f"ingest_s {ingest_s:.1f}; precision {settings.precision} -> {embedder.model.precision}")
 
 
 if __name__ == "__main__":

@@ -21,21 +21,58 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..errors import PrecisionUnavailable
+
+
+def concrete_precision(precision: str) -> str:
+    """What `precision` runs as on this CPU: "bfloat16", "int8" or "float32".
+
+    "auto" is bfloat16 where the CPU computes it natively (AMX or AVX512-BF16: 2-3x faster than
+    float32, cosine >= 0.9999 to float32 embeddings); else int8 where torch's x86 int8 kernels work
+    (AVX2: ~1.5x faster than float32, cosine >= 0.99; see qa.models.int8); else float32. ARM's
+    qnnpack kernels run with precision "int8" but are not chosen by "auto": not measured yet.
+    Raises PrecisionUnavailable for an explicit "int8" that this CPU or torch cannot run.
+    """
+    from .int8 import int8_engine, int8_linear_works
+
+    if precision == "auto":
+        if cpu_has_native_bf16():
+            return "bfloat16"
+        if int8_engine() in ("x86", "fbgemm") and int8_linear_works():
+            return "int8"
+        return "float32"
+    if precision == "int8" and not int8_linear_works():
+        raise PrecisionUnavailable(
+            "QA_PRECISION=int8 needs torch's int8 kernels (fbgemm on x86 with AVX2, qnnpack on ARM), which "
+            "this CPU or torch build lacks; use auto or float32"
+        )
+    if precision not in ("float32", "bfloat16", "int8"):
+        raise ValueError(f"unknown precision {precision!r}")
+    return precision
+
 
 def resolve_precision(precision: str):
-    """torch dtype for inference: "auto" is bfloat16 where the CPU computes it natively (AMX or
-    AVX512-BF16, 2-3x faster than float32 at cosine >= 0.9999 to float32 embeddings), else float32."""
-    if precision == "auto":
-        return torch.bfloat16 if cpu_has_native_bf16() else torch.float32
-    return {"float32": torch.float32, "bfloat16": torch.bfloat16}[precision]
+    """The torch dtype activations are computed in: bfloat16 for "bfloat16", else float32 (int8
+    models quantize only their linear layers' inputs and weights)."""
+    return torch.bfloat16 if concrete_precision(precision) == "bfloat16" else torch.float32
+
+
+@lru_cache(maxsize=1)
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags from /proc/cpuinfo (x86 "flags", ARM "Features"); empty elsewhere."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            return frozenset(value.split())
+    return frozenset()
 
 
 def cpu_has_native_bf16() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return any(flag in flags.split() for flag in ("amx_bf16", "avx512_bf16"))
+    return bool(cpu_flags() & {"amx_bf16", "avx512_bf16"})
 
 
 @contextmanager

@@ -30,20 +30,52 @@ class EncoderOutput:
 
 
 def load_model(model_dir: Path, precision: str, qa_head: bool = False) -> nn.Module:
-    """The embedder's (qa_head=False) or reader's model, ready for CPU inference: in the dtype
-    `precision` resolves to, linear layers fused where that is faster. A plain BERT checkpoint runs
-    on BertEncoder; any other architecture through transformers (float32 load, then converted)."""
-    from .cpu import prepare_model, resolve_precision
+    """The embedder's (qa_head=False) or reader's model, ready for CPU inference in what `precision`
+    means on this CPU (qa.models.cpu.concrete_precision): bfloat16 with fused linear layers, int8
+    linear layers, or float32. Its `precision` attribute says which. A plain BERT checkpoint runs on
+    BertEncoder; any other architecture through transformers (float32 load, then converted), and
+    not in int8: "auto" then means float32 for it, and an explicit "int8" is refused."""
+    from ..errors import PrecisionUnavailable
+    from .cpu import concrete_precision, prepare_model
 
-    dtype = resolve_precision(precision)
+    precision_used = concrete_precision(precision)
+    dtype = torch.bfloat16 if precision_used == "bfloat16" else torch.float32
     model = load_encoder(model_dir, dtype, qa_head)
     if model is None:
+        if precision_used == "int8":
+            if precision != "auto":
+                raise PrecisionUnavailable(f"QA_PRECISION=int8 runs plain BERT checkpoints only, not {model_dir}")
+            precision_used = "float32"
         from transformers import AutoModel, AutoModelForQuestionAnswering
 
         auto = AutoModelForQuestionAnswering if qa_head else AutoModel
         model = auto.from_pretrained(str(model_dir), local_files_only=True, dtype=torch.float32)
         model.hidden_size = model.config.hidden_size
-    return prepare_model(model, dtype)
+        model = prepare_model(model, dtype)
+    elif precision_used == "int8":
+        model.to_int8(calibration_batch(model_dir, qa_head))
+    else:
+        model = prepare_model(model, dtype)
+    model.precision = precision_used
+    return model
+
+
+def calibration_batch(model_dir: Path, qa_head: bool) -> dict[str, torch.Tensor]:
+    """The built-in calibration sentences (qa.models.int8) as one padded batch for this model's
+    tokenizer: passages for an embedder, (question, passage) pairs for a reader."""
+    from .int8 import CALIBRATION_PASSAGES, CALIBRATION_QUESTIONS
+
+    tokenizer = load_tokenizer(model_dir)
+    tokenizer.enable_padding(pad_id=pad_token_id(tokenizer))
+    if qa_head:
+        encodings = tokenizer.encode_batch(list(zip(CALIBRATION_QUESTIONS, CALIBRATION_PASSAGES)))
+    else:
+        encodings = tokenizer.encode_batch(list(CALIBRATION_PASSAGES))
+    return {
+        "input_ids": torch.tensor([e.ids for e in encodings]),
+        "attention_mask": torch.tensor([e.attention_mask for e in encodings]),
+        "token_type_ids": torch.tensor([e.type_ids for e in encodings]),
+    }
 
 
 def load_tokenizer(model_dir: Path):
@@ -132,6 +164,30 @@ class BertEncoder(nn.Module):
     def fuse_qkv(self) -> None:
         for layer in self.encoder.layer:
             layer.attention.self.fuse()
+
+    def to_int8(self, calibration: dict[str, torch.Tensor]) -> None:
+        """Every encoder linear layer as an Int8Linear (qa.models.int8), in place; the QA head (384 × 2)
+        stays float32. Input peaks are measured on `calibration` in float32 first. Smoothing of the
+        attention output's input is folded into the value projection (the attention context is a
+        mix of value vectors, channel by channel), so that layer needs no extra multiply; the
+        feed-forward output gets float32 outlier rows instead, since per-channel smoothing of a GELU
+        output measured worse."""
+        from .int8 import Int8Linear, input_peaks, smoothing_factors
+
+        peaks = input_peaks(self, lambda: self(**calibration))
+        with torch.no_grad():
+            for layer in self.encoder.layer:
+                attention, size = layer.attention, self.hidden_size
+                qkv, out = attention.self.qkv, attention.output.dense
+                s = smoothing_factors(peaks[out], out.weight)
+                qkv.weight[2 * size :] /= s[:, None]
+                qkv.bias[2 * size :] /= s
+                out.weight *= s
+                attention.self.qkv = Int8Linear(qkv, smoothing_factors(peaks[qkv], qkv.weight))
+                attention.output.dense = Int8Linear(out)
+                inner = layer.intermediate.dense
+                layer.intermediate.dense = Int8Linear(inner, smoothing_factors(peaks[inner], inner.weight))
+                layer.output.dense = Int8Linear(layer.output.dense, outlier_rows=True)
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None) -> EncoderOutput:
         if attention_mask is None:
