@@ -80,9 +80,9 @@ class Settings:
     # Speaker questions ("what did X say about Y?", qa.speakers): X's best quote answers when its
     # relevance to Y reaches quote_threshold (tuned on benchmarks/dev); the quote_candidates best
     # of X's quotes by a cheap first pass are scored with the embedder (their sentences are its
-    # cost; the Reuters dev set scores alike with 4, 6 and 12).
+    # cost; the Reuters and own dev sets score alike with 4, 6 and 12).
     quote_threshold: float = 0.4
-    quote_candidates: int = 6
+    quote_candidates: int = 4
     # Chat (qa.serve.ui): QA_EXAMPLES, example questions separated by "|"; empty = drawn from the
     # index (the newest articles' headlines).
     examples: str = ""

@@ -377,7 +377,7 @@ class Weights:
 
 
 class SpeakerAnswerer:
-    def __init__(self, store, embedder, threshold: float = 0.4, candidates: int = 6, margin: float = 0.0,
+    def __init__(self, store, embedder, threshold: float = 0.4, candidates: int = 4, margin: float = 0.0,
                  weights: Weights = Weights()):
         self.store = store
         self.embedder = embedder
