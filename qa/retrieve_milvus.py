@@ -78,13 +78,16 @@ class MilvusRetriever:
             hits.update(in_hits)
             rankings += [in_dense, in_sparse]
         fused = reciprocal_rank_fusion(rankings, self.rrf_k)
+        articles: dict = {}
         if window is not None and window.recency:
             pool = list(fused)[: k * RECENCY_POOL]
-            published = self.store.fetch_articles(snap, {hits[row][0] for row in pool})
-            days = {row: day_ordinal(published[hits[row][0]].published) for row in pool}
+            articles = self.store.fetch_articles(snap, {hits[row][0] for row in pool})
+            days = {row: day_ordinal(articles[hits[row][0]].published) for row in pool}
             fused = reciprocal_rank_fusion([list(fused), newest_first(pool, days)], self.rrf_k)
         best = list(fused)[:k]
-        articles = self.store.fetch_articles(snap, {hits[row][0] for row in best})
+        missing = {hits[row][0] for row in best} - articles.keys()
+        if missing:  # the recency pool's articles were fetched already
+            articles = {**articles, **self.store.fetch_articles(snap, missing)}
         dense_rank = {row: i for i, row in enumerate(dense)}
         sparse_rank = {row: i for i, row in enumerate(sparse)}
         passages = []
