@@ -52,7 +52,12 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--dev-index", type=Path, default=ROOT / "runs" / "dev" / "index-reuters-1987-03")
     p.add_argument("--xquad", type=Path, default=SHARED / "data" / "qa" / "eval_xquad_en.jsonl")
     p.add_argument("--skip-xquad", action="store_true", help="leave out the reader-alone XQuAD run (minutes)")
+    p.add_argument("--latency-only", action="store_true",
+                   help="measure only the BBC query latency (for a quiet-machine rerun of that row)")
     p.add_argument("--json", action="store_true", help="print the measurements as JSON (used for --before)")
+    p.add_argument("--saved", action="append", default=[], metavar="LABEL=FILE",
+                   help="also print a column measured earlier with --json (e.g. a --code run with its own indexes, "
+                        "for code that cannot read today's index format)")
     return p.parse_args()
 
 
@@ -61,9 +66,12 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     columns = {}
+    for saved in args.saved:
+        label, _, path = saved.partition("=")
+        columns[label] = json.loads(Path(path).read_text(encoding="utf-8").strip().splitlines()[-1])
     if args.before:
         columns[f"before ({args.before.name})"] = measure_elsewhere(args, args.before, {})
-    columns["after" if args.before else str(args.code)] = measure(args)
+    columns["after" if args.before or args.saved else str(args.code)] = measure(args)
     for variant in args.variant:
         label, _, assignments = variant.partition(":")
         env = dict(pair.split("=", 1) for pair in assignments.split(",") if pair)
@@ -83,6 +91,8 @@ def measure_elsewhere(args, code: Path, env: dict[str, str], xquad: bool = True)
     """measure() in a subprocess: another checkout's code, or other QA_* settings."""
     command = [sys.executable, __file__, "--code", str(code), "--bbc-index", str(args.bbc_index),
                "--dev-index", str(args.dev_index), "--xquad", str(args.xquad), "--json"]
+    if args.latency_only:
+        command.append("--latency-only")
     if args.skip_xquad or not xquad:
         command.append("--skip-xquad")
     out = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True, env=os.environ | env).stdout
@@ -110,6 +120,10 @@ def measure(args) -> dict:
     result: dict = {"code": str(args.code)}
 
     ensure_index(args.bbc_index, "bbc", embedder, settings)
+    if args.latency_only:
+        bbc = QAService(settings.with_(index_dir=args.bbc_index), store=IndexStore.load(args.bbc_index, embedder),
+                        embedder=embedder, reader=reader)
+        return result | latency(bbc, load(HERE / "bbc_questions.jsonl")) | {"answers": []}
     ensure_index(args.dev_index, "dev", embedder, settings)
     dev = QAService(settings.with_(index_dir=args.dev_index), store=IndexStore.load(args.dev_index, embedder),
                     embedder=embedder, reader=reader)

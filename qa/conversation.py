@@ -46,6 +46,26 @@ STOPWORDS = frozenset(
 )
 
 
+def stem(word: str) -> str:
+    """A light suffix stripper ("ministers" → "minister", "talks" → "talk"): enough to match a question's
+    words in news text, without a stemming library."""
+    word = word.lower().replace("’", "'")
+    for suffix in ("'s", "ies", "es", "s", "ing", "ed", "ly"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)] + ("y" if suffix == "ies" else "")
+    return word
+
+
+def words(text: str) -> list[re.Match]:
+    """The words of text with their character offsets."""
+    return list(_WORD.finditer(text))
+
+
+def content_stems(text: str) -> set[str]:
+    """Stems of text's words that carry content (no stop words, no single letters)."""
+    return {stem(w) for w in _WORD.findall(text) if w.lower() not in STOPWORDS and len(w) > 1}
+
+
 def contextualize(question: str, history: Iterable[Any] | None = None) -> str:
     """The retrieval query for `question` asked after `history` (earlier turns, oldest first).
 

@@ -44,6 +44,7 @@ class ReaderOutput:
     # log P(span) under a softmax over all windows is span.logit - start_log_z - end_log_z.
     start_log_z: float = float("-inf")
     end_log_z: float = float("-inf")
+    question: str = ""  # as the reader read it (clipped): answer selection matches its words near each span
 
     def best_is_answer(self, margin: float = 0.0) -> bool:
         if not self.spans:
@@ -63,6 +64,7 @@ class ReaderOutput:
         return ReaderOutput(
             merge_overlapping([*self.spans, *other.spans]), nulls,
             float(np.logaddexp(self.start_log_z, other.start_log_z)), float(np.logaddexp(self.end_log_z, other.end_log_z)),
+            self.question or other.question,
         )
 
 
@@ -161,7 +163,7 @@ class Reader:
                 if repaired is not None:
                     candidates.append(Span(passage, *repaired, _calibrate(logit), logit=logit, null_logit=null))
         start_log_z, end_log_z = _log_partitions(start_logits, end_logits, batch.context)
-        return ReaderOutput(merge_overlapping(candidates), null_scores, start_log_z, end_log_z)
+        return ReaderOutput(merge_overlapping(candidates), null_scores, start_log_z, end_log_z, question)
 
     def read_adaptively(self, question: str, passages: Sequence[Passage], first: int,
                         enough: Callable[[ReaderOutput, Sequence[Passage]], bool]) -> ReaderOutput:

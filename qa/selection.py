@@ -7,9 +7,9 @@ them at once:
   up (summed probability under the reader's softmax over all windows, and the number of articles).
 - **Features** of a candidate (`FEATURES`): the reader's span logit, its margin over the window's
   "no answer" logit, its log-probability under the softmax over all windows read (multi-passage
-  BERT's global normalization), the votes, the retrieval scores of its passage (dense cosine,
-  BM25, fused rank: BERTserini interpolates such scores with the reader's), whether its article
-  lies in the question's time window or is among the newest, the answer's length, and two
+  BERT's global normalization), the votes, the retrieval scores of its best-retrieved passage
+  (dense cosine, BM25, fused rank: BERTserini interpolates such scores with the reader's), how
+  closely the question's words surround it there, whether its article lies in the question's time window or is among the newest, the answer's length, and two
   question-level signals (the best cosine of any passage read; a time window no passage falls in).
 - **Selection score** s = w · features picks the answer. The **calibrated score** P = sigmoid(c ·
   (s, its lead over the runner-up, and the question-level signals) + c0) is the estimated
@@ -34,6 +34,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Sequence
 
+from .conversation import STOPWORDS, content_stems, stem, words
 from .errors import QAError
 from .read import ReaderOutput
 from .records import Passage, Span, TimeWindow
@@ -41,6 +42,8 @@ from .records import Passage, Span, TimeWindow
 log = logging.getLogger("qa.selection")
 
 CALIBRATION_FILE = "calibration.json"
+# Words that say what kind of answer is wanted, not what it is about ("how much", "how many").
+QUESTION_WORDS = frozenset({"much", "many", "long", "far", "old"})
 MAX_SPANS = 40  # best spans considered (of 10 per window): later ones never win
 MAX_LEAD = 5.0  # a candidate's lead over the runner-up counts up to this (an only candidate has it)
 RECENCY_DAYS = 7.0  # with a recency preference, a candidate a week older than the newest passage scores 1/e
@@ -51,12 +54,13 @@ FEATURES = (
     "log_prob",  # log P(best span) under the softmax over all windows read
     "log_votes",  # log Σ P(span) over the candidate's spans (same answer, other places)
     "articles",  # distinct articles with the answer, minus one
-    "cosine",  # dense cosine of the best span's passage and the question
+    "cosine",  # dense cosine of the question and the answer's best-retrieved passage (of those with a span)
     "bm25",  # BM25 of that passage / the best BM25 of the passages read
     "rank",  # 1 / (1 + fused retrieval rank of that passage)
     "in_window",  # an article of the candidate is in the question's time window
     "recency",  # exp(-days older than the newest passage read / RECENCY_DAYS), with a recency preference
     "length",  # log(1 + words in the answer)
+    "near",  # the question's words close to the answer in its passage (see near_question_words)
     "max_cosine",  # best dense cosine of any passage read (question level: is the index about this at all?)
     "window_miss",  # the question names a time window and no passage read is in it (question level)
 )
@@ -186,9 +190,11 @@ def candidates(read: ReaderOutput, passages: Sequence[Passage], window: TimeWind
     dated_window = window is not None and window.prefers_dates
     window_miss = float(dated_window and not any(window.contains(p.article.published) for p in passages))
     question_level = {"max_cosine": max(cosines) if cosines else 0.0, "window_miss": window_miss}
+    question_words = content_stems(read.question) - QUESTION_WORDS
+    passage_words: dict[int, list] = {}  # chunk id → its words, each with its stem
     for c in groups.values():
         best = c.best
-        passage = best.passage
+        supporting = list({id(s.passage): s.passage for s in c.spans}.values())
         log_probs = [read.log_prob(s) for s in c.spans]
         c.features = {
             "logit": best.logit,
@@ -196,15 +202,52 @@ def candidates(read: ReaderOutput, passages: Sequence[Passage], window: TimeWind
             "log_prob": log_probs[0],
             "log_votes": _log_sum_exp(log_probs),
             "articles": float(len({s.passage.article.id for s in c.spans}) - 1),
-            "cosine": passage.dense_score if passage.dense_score is not None else floor,
-            "bm25": (passage.bm25_score or 0.0) / best_bm25,
-            "rank": 1.0 / (1 + passage.rank),
+            # Retrieval evidence of the answer: its best-retrieved passage, whichever span scored highest.
+            "cosine": max(p.dense_score if p.dense_score is not None else floor for p in supporting),
+            "bm25": max(p.bm25_score or 0.0 for p in supporting) / best_bm25,
+            "rank": 1.0 / (1 + min(p.rank for p in supporting)),
             "in_window": float(dated_window and any(window.contains(s.passage.article.published) for s in c.spans)),
             "recency": _recency(c.spans, newest) if window is not None and window.recency else 0.0,
             "length": math.log1p(len(c.text.split())),
+            "near": max(near_question_words(question_words, s, passage_words) for s in c.spans),
             **question_level,
         }
     return list(groups.values())
+
+
+def near_question_words(question_words: set[str], span: Span, cache: dict[int, tuple]) -> float:
+    """How closely the question's content words surround the answer in its passage: for each one that
+    is not part of the answer, 1 / (content words from the answer to its nearest occurrence), 0 when
+    absent; averaged over them. An answer right beside "capital" for "What is the capital of Peru?",
+    or beside "agreement … IBM" for "How much did Lenovo agree to pay IBM?", outscores one from the
+    sentence next door: the reader's window holds both and cannot tell. A word matches by stem or as
+    a prefix of at least 4 letters ("agree" in "agreement")."""
+    if not question_words:
+        return 0.0
+    chunk = span.passage.chunk
+    if chunk.id not in cache:  # per passage: its content words, and where each question word occurs
+        tokens = [(m.start(), m.end(), stem(m.group())) for m in words(chunk.text) if m.group().lower() not in STOPWORDS]
+        cache[chunk.id] = tokens, {w: [i for i, t in enumerate(tokens) if _same_word(w, t[2])] for w in question_words}
+    tokens, positions = cache[chunk.id]
+    inside = [i for i, (s, e, _) in enumerate(tokens) if s < span.end and e > span.start]
+    first = inside[0] if inside else next((i for i, t in enumerate(tokens) if t[0] >= span.end), len(tokens))
+    last = inside[-1] if inside else first - 1
+    total, asked = 0.0, 0
+    for w, where in positions.items():
+        if any(first <= i <= last for i in where):
+            continue  # part of the answer ("Which bank…?" → "the World Bank"): says nothing about place
+        distances = [first - i if i < first else i - last for i in where]
+        if distances:
+            asked += 1
+            total += 1.0 / min(distances)
+    return total / asked if asked else 0.0
+
+
+def _same_word(a: str, b: str) -> bool:
+    if a == b:
+        return True
+    short, long = sorted((a, b), key=len)
+    return len(short) >= 4 and long.startswith(short)
 
 
 def _recency(spans: list[Span], newest: date | None) -> float:

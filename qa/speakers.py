@@ -27,7 +27,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from .chunk import sentence_spans
-from .conversation import STOPWORDS, user_questions
+from .conversation import content_stems, stem, user_questions
 from .quotes import PARAGRAPH_BREAK, ROLE_NOUNS, name_key, speaker_keys, speaker_matches
 from .records import Alternative, Answer, Article, Chunk, Citation, Passage, Quote, QuoteAttribution
 from .errors import QAError
@@ -143,27 +143,15 @@ def _clean_topic(y: str) -> str:
 # ---- lexical features --------------------------------------------------------------------------
 
 
-def _stem(word: str) -> str:
-    word = word.lower().replace("’", "'")
-    for suffix in ("'s", "ies", "es", "s", "ing", "ed", "ly"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            return word[: -len(suffix)] + ("y" if suffix == "ies" else "")
-    return word
-
-
-def content_stems(text: str) -> set[str]:
-    return {_stem(w) for w in _WORD.findall(text) if w.lower() not in STOPWORDS and len(w) > 1}
-
-
 def term_weight(topic: set[str], text: str) -> float:
     """The topic's words in text, each counting tf / (tf + 1): a word said twice weighs more, within bounds."""
     if not topic:
         return 0.0
     counts: dict[str, int] = {}
     for w in _WORD.findall(text):
-        stem = _stem(w)
-        if stem in topic:
-            counts[stem] = counts.get(stem, 0) + 1
+        word = stem(w)
+        if word in topic:
+            counts[word] = counts.get(word, 0) + 1
     return 2 * sum(tf / (tf + 1) for tf in counts.values()) / len(topic) if counts else 0.0
 
 

@@ -29,7 +29,7 @@ def index_dir(tmp_path):
     return path
 
 
-def test_ask_json_shape(sample_index):
+def test_ask_json_shape(sample_index, monkeypatch):
     result = run("ask", "Where was the summit held?", "--index", sample_index, "--json")
     data = json.loads(result.stdout)
     assert list(data) == ["question", "answer", "found", "score", "citations", "alternatives", "quote", "time_window"]
@@ -44,9 +44,11 @@ def test_ask_json_shape(sample_index):
     assert citation["alternates"] == []  # the sample has no near-duplicate copies
     assert citation["passage"][citation["answer_start"] : citation["answer_end"]] == "Singapore"
     assert all(isinstance(citation[k], int) for k in ("passage_start", "answer_start", "answer_end"))
-    # A question with competing candidates, so that the alternatives' shape is really checked.
-    several = json.loads(run("ask", "Who said the bridge vote was delayed?", "--index", sample_index, "--json").stdout)
-    assert several["alternatives"]
+    # A question with competing candidates (two speakers on the bridge), so that the alternatives' shape is
+    # really checked; the threshold is lowered so that the calibration's doubt does not withhold the answer.
+    monkeypatch.setenv("QA_FOUND_THRESHOLD", "0.05")
+    several = json.loads(run("ask", "Who spoke about the harbour bridge?", "--index", sample_index, "--json").stdout)
+    assert several["found"] and several["alternatives"]
     for alt in several["alternatives"]:
         assert list(alt) == ["answer", "score", "article_id"] and alt["answer"] != several["answer"]
 

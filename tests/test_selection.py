@@ -9,7 +9,7 @@ from qa.errors import QAError
 from qa.ingest import make_article
 from qa.read import ReaderOutput
 from qa.records import Chunk, Passage, Span
-from qa.selection import CALIBRATION_FILE, FEATURES, Calibration, candidates, reader_fingerprint
+from qa.selection import CALIBRATION_FILE, FEATURES, Calibration, candidates, near_question_words, reader_fingerprint
 from qa.timeframe import time_window
 
 
@@ -46,6 +46,22 @@ def test_spans_with_the_same_answer_are_one_candidate_whose_votes_add_up():
     assert f["margin"] == 6.0 and f["cosine"] == 0.7 and f["bm25"] == 1.0 and f["rank"] == 1.0
     assert f["max_cosine"] == 0.7 and set(f) == set(FEATURES)
 
+
+def test_question_words_near_the_answer():
+    text = ("Lenovo's profit for the three months was HK$327m. If the $1.75bn agreement Lenovo signed with IBM "
+            "goes through, the PC maker grows. The pilot runs in the Huaral Valley, north of the capital Lima.")
+    p = passage(text, "a", 0)
+    read = ReaderOutput([span(p, "$1.75bn", 5.0), span(p, "HK$327m", 6.0)], {p.chunk.id: 0.3},
+                        question="How much did Lenovo agree to pay IBM for its PC division?")
+    near = {c.key: c.features["near"] for c in candidates(read, [p])}
+    assert near["175bn"] > 2 * near["hk327m"] > 0  # "agreement Lenovo … IBM" beside it; "Lenovo's" far off
+    words = {"capital", "peru"}
+    # "capital" is the content word beside "Lima", two from "Huaral Valley"; "Peru" is not in the passage.
+    assert near_question_words(words, span(p, "Lima", 1.0), {}) == pytest.approx(1.0)
+    assert near_question_words(words, span(p, "Huaral Valley", 1.0), {}) == pytest.approx(0.5)
+    # A question word inside the answer does not count; no question words, no feature.
+    assert near_question_words({"lenovo"}, span(p, "Lenovo signed", 1.0), {}) == 0.0
+    assert near_question_words(set(), span(p, "Lima", 1.0), {}) == 0.0
 
 def test_time_features():
     week = time_window("this week", "1987-03-20")  # 16-20 March
