@@ -335,24 +335,15 @@ def index_remove(article_ids: tuple[str, ...], index_dir: Path | None) -> None:
 @user_errors
 def index_upgrade(index_dir: Path | None, requote: bool) -> None:
     """Add what newer versions store to an older index (quotes) without re-embedding anything."""
-    from .index import IndexStore, index_exists, write_lock
-    from .errors import IndexNotFound
+    from .index import upgrade_store
 
     settings = _settings(index_dir=index_dir)
-    _files_only(settings, "qa index upgrade works on a QA_INDEX_DIR index; a Milvus store gets quotes "
-                "from `qa index build --replace`")
-    if not index_exists(settings.index_dir):
-        raise IndexNotFound(f"no index in {shown_path(settings.index_dir)}")
-    with write_lock(settings.index_dir):
-        store = IndexStore.load(settings.index_dir, writable=True)
-        extracted = store.refresh_quotes(everything=requote)
-        if extracted:
-            store.save(settings.index_dir, settings.keep_generations, ann_threshold=settings.ann_threshold)
+    store, extracted = upgrade_store(settings, everything=requote)
+    quotes = plural(store.stats()["quotes"], "quote")
     if extracted:
-        click.echo(f"Extracted {plural(store.stats()['quotes'], 'quote')} from {plural(extracted, 'article')} "
-                   f"→ {shown_path(settings.index_dir)}")
+        click.echo(f"Extracted {quotes} from {plural(extracted, 'article')} → {_shown_store(settings)}")
     else:
-        click.echo(f"Index {shown_path(settings.index_dir)} is up to date ({plural(store.stats()['quotes'], 'quote')}).")
+        click.echo(f"Index {_shown_store(settings)} is up to date ({quotes}).")
 
 
 @index.command("stats")

@@ -4,6 +4,7 @@ backend, updates by id, near-duplicate collapse, filters, versioning. Skipped wi
 from __future__ import annotations
 
 
+import numpy as np
 import pytest
 
 pytest.importorskip("pymilvus", reason="the Milvus backend needs the extra: pip install '.[milvus]'")
@@ -329,3 +330,86 @@ def test_a_set_built_before_quotes_answers_without_them(scratch, embedder, reade
         service.speakers.search("Ann Lee")
     update_store(scratch, embedder, SPEC, add=[article("b", "Bananas are shipped from the port every week.")])
     assert sorted(open_store(scratch, embedder).articles) == ["b", "parks"]  # updates still work there
+
+
+@pytest.mark.parametrize("collection_left", [True, False], ids=["quote-rows-ignored", "no-quotes-collection"])
+def test_upgrade_adds_quotes_to_a_set_built_before_them(scratch, embedder, reader, collection_left):
+    """`qa index upgrade` on Milvus: quotes extracted from the stored texts, no re-embedding, a running
+    replica sees them on its next question; up to date the second time; --requote writes them again."""
+    from click.testing import CliRunner
+
+    from qa.answer import QAService
+    from qa.cli import cli
+
+    parks = article("parks", '"We will plant a thousand trees," Mayor Ann Lee said on Monday.')
+    build_store(scratch, [parks, article("b", "Bananas are shipped from the port every week.")], embedder, SPEC)
+    backend = MilvusBackend(parse_location(scratch.store, scratch.index_dir).uri, "news_qa")
+    pointer = backend.pointer()
+    pointer.pop("quotes")  # as written before quotes were stored in Milvus
+    pointer["counts"].pop("quotes")
+    if not collection_left:  # ... or before the set had a quotes collection at all
+        backend.client.drop_collection(backend.collection(pointer["set"], "quotes"))
+    backend._switch(pointer)
+    store = open_store(scratch, embedder)
+    snap = store.snapshot()
+    vectors = store.chunk_vectors(snap, range(snap.chunks))
+    replica = QAService(scratch, embedder=embedder, reader=reader)  # opened before the upgrade, like a server
+    assert replica.ask("What did Ann Lee say about trees?").quote is None and store.stats()["quotes"] is None
+
+    def upgrade(*args):
+        result = CliRunner().invoke(cli, ["index", "upgrade", *args], env={"QA_STORE": scratch.store})
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    assert "Extracted 1 quote from 2 articles → " in upgrade()
+    answer = replica.ask("What did Ann Lee say about trees?")
+    assert answer.answer == "We will plant a thousand trees" and answer.quote.speaker == "Ann Lee"
+    after = store.snapshot()
+    assert after.generation == snap.generation + 1 and after.chunks == snap.chunks and after.set == snap.set
+    again = store.chunk_vectors(after, range(after.chunks))
+    assert vectors.keys() == again.keys() and all(np.array_equal(vectors[i], again[i]) for i in vectors)  # not re-embedded
+    assert "is up to date (1 quote)" in upgrade()
+    assert "Extracted 1 quote from 2 articles" in upgrade("--requote")
+    assert [q.speaker for q in store.quotes_of(store.snapshot(), "parks")] == ["Ann Lee"]  # replaced, not doubled
+    update_store(scratch, embedder, SPEC, add=[article("c", '"The port is busy," Ben Ode said on Monday.')])
+    assert store.stats()["quotes"] == 2 and [r.quote.speaker for r in replica.speakers.search("Ben Ode")] == ["Ben Ode"]
+
+
+def test_upgrade_without_an_index_is_one_line(scratch):
+    from click.testing import CliRunner
+
+    from qa.cli import cli
+
+    result = CliRunner().invoke(cli, ["index", "upgrade"], env={"QA_STORE": scratch.store})
+    assert result.exit_code == 1 and result.output.startswith("Error: no index in ") and result.output.count("\n") == 1
+
+
+def test_a_failed_update_leaves_nothing_the_next_one_commits(scratch, embedder, monkeypatch):
+    """An update that fails half-written (here: the articles insert, after its chunks were written
+    and the old ones retired) is invisible, and the next update does not commit its leftovers."""
+    from pymilvus import MilvusException
+
+    from qa.index.milvus import MilvusUnavailable
+
+    build_store(scratch, [article("a", "Apples grow in the northern orchards."),
+                          article("b", "Bananas are shipped from the port every week.")], embedder, SPEC)
+    backend = MilvusBackend(parse_location(scratch.store, scratch.index_dir).uri, "news_qa")
+    built = backend.pointer()["generation"]
+    insert = backend.client.insert
+
+    def failing(collection, rows, *args, **kwargs):
+        if collection.endswith("_articles"):
+            raise MilvusException(message="connection lost")
+        return insert(collection, rows, *args, **kwargs)
+
+    monkeypatch.setattr(backend.client, "insert", failing)
+    with pytest.raises(MilvusUnavailable, match="connection lost"):
+        backend.update(embedder, SPEC, add=[article("a", "Apricots ripen in the southern valleys this year.")])
+    monkeypatch.undo()
+    store = open_store(scratch, embedder)
+    assert store.articles["a"].text.startswith("Apples") and store.snapshot().generation == built
+    update_store(scratch, embedder, SPEC, add=[article("c", "Cherries are picked by hand in June.")])
+    snap = store.snapshot()
+    rows = list(backend.query_all(backend.collection(snap.set, "chunks"), snap.visible, ["article_id", "text"]))
+    assert sorted(r["article_id"] for r in rows) == ["a", "b", "c"] == sorted(store.articles) and snap.chunks == 3
+    assert store.articles["a"].text.startswith("Apples") and "Apricots" not in str(rows)

@@ -8,7 +8,7 @@
     watch   polling feeds into the index
 """
 
-from .base import Store, build_store, open_store, store_exists, store_version, update_store
+from .base import Store, build_store, open_store, store_exists, store_version, update_store, upgrade_store
 from .store import (
     GENERATION,
     KEEP_GENERATIONS,
@@ -31,5 +31,5 @@ __all__ = [
     "GENERATION", "KEEP_GENERATIONS", "GenerationInfo", "IndexStore", "UpdateReport", "build_index",
     "current_generation", "describe_index", "history", "index_exists", "list_generations", "repair", "rollback",
     "update_index", "write_lock",
-    "Store", "build_store", "open_store", "store_exists", "store_version", "update_store",
+    "Store", "build_store", "open_store", "store_exists", "store_version", "update_store", "upgrade_store",
 ]

@@ -191,6 +191,27 @@ def update_store(
     return _milvus(loc).update(embedder, spec, add=add, remove=remove, progress=progress, dedup=dedup)
 
 
+def upgrade_store(settings, everything: bool = False) -> tuple[Store, int]:
+    """Add what newer versions store (quotes) to an older index without re-embedding; with
+    everything=True, every article's quotes are extracted again. Returns the store and how many
+    articles were extracted (0: it was up to date). Readers see the old index or the upgraded one."""
+    loc = location(settings)
+    if loc.kind == "milvus":
+        return _milvus(loc).upgrade(everything=everything)
+    from ..errors import IndexNotFound
+    from ..wording import shown_path
+    from .store import IndexStore, index_exists, write_lock
+
+    if not index_exists(loc.index_dir):
+        raise IndexNotFound(f"no index in {shown_path(loc.index_dir)}")
+    with write_lock(loc.index_dir):
+        store = IndexStore.load(loc.index_dir, writable=True)
+        extracted = store.refresh_quotes(everything=everything)
+        if extracted:
+            store.save(loc.index_dir, settings.keep_generations, ann_threshold=settings.ann_threshold)
+    return store, extracted
+
+
 def chunk_count(store: Store) -> int:
     """Chunks in the store (a list for FAISS, a counter in the pointer for Milvus)."""
     count = getattr(store, "chunk_count", None)

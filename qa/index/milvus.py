@@ -26,7 +26,9 @@ Guarantees, as for the files backend:
   previous generation are deleted after the switch. A build writes a new SET and switches the
   pointer to it; the previous SET is dropped at the next build. (Milvus aliases switch one
   collection at a time, so three collections could not switch together: the pointer row is our
-  CURRENT file, and every replica reads it on each question.)
+  CURRENT file, and every replica reads it on each question.) A write that failed before its
+  switch left rows for G+1 that no reader sees; the next write first undoes them
+  (`_undo_unfinished`), so they are never committed with it.
 - **The index version and the embedder are recorded and checked**: format, format version,
   embedder name and dimension live in the pointer and are checked when a store is opened and on
   every question (a rebuild with another embedder makes a running replica refuse, not mis-answer).
@@ -68,7 +70,7 @@ from ..embed import Embedder, passage_text
 from ..errors import IndexCorrupt, IndexExists, IndexIncompatible, IndexNotFound, QAError
 from ..ingest.dedup import DedupSpec, _band_keys
 from ..ingest.formats import is_whole_file
-from ..quotes import EXTRACTOR_VERSION, speaker_keys
+from ..quotes import EXTRACTOR_VERSION, extract_quotes, speaker_keys
 from ..records import Article, Chunk, Quote
 from .store import IndexStore, UpdateReport
 
@@ -263,21 +265,24 @@ class MilvusBackend:
              ("v", "FLOAT_VECTOR", {"dim": 2})],
             [("v", "FLAT", "L2", {})],
         )
+        self._create_quotes(set_id)
+        self._create(
+            self.collection(set_id, "terms"),
+            [("term", "VARCHAR", {"is_primary": True, "max_length": 512}),
+             ("tid", "INT64", {}), ("df", "INT64", {}),
+             ("v", "FLOAT_VECTOR", {"dim": 2})],
+            [("v", "FLAT", "L2", {})],
+        )
+
+    def _create_quotes(self, set_id: str) -> None:
         self._create(
             self.collection(set_id, "quotes"),
             [("key", "VARCHAR", {"is_primary": True, "max_length": MAX_ID_BYTES + 40}),
              ("article_id", "VARCHAR", {"max_length": MAX_ID_BYTES}),
              ("speakers", "ARRAY", {"element_type": _pymilvus().DataType.VARCHAR, "max_capacity": MAX_SPEAKER_KEYS,
                                     "max_length": 200}),
-             *versioned,
+             ("born", "INT64", {}), ("died", "INT64", {}),
              ("body", "VARCHAR", {"max_length": 65_535}),
-             ("v", "FLOAT_VECTOR", {"dim": 2})],
-            [("v", "FLAT", "L2", {})],
-        )
-        self._create(
-            self.collection(set_id, "terms"),
-            [("term", "VARCHAR", {"is_primary": True, "max_length": 512}),
-             ("tid", "INT64", {}), ("df", "INT64", {}),
              ("v", "FLOAT_VECTOR", {"dim": 2})],
             [("v", "FLAT", "L2", {})],
         )
@@ -442,6 +447,8 @@ class MilvusBackend:
         add, remove = list(add), list(dict.fromkeys(remove))
         snap = Snapshot(pointer)
         fresh = pointer["counts"]["articles"] == 0 and pointer["generation"] == 0
+        if not fresh:
+            self._undo_unfinished(snap)
         before = {} if fresh else self._affected(snap, add, remove, dedup)
         quoted = bool(pointer.get("quotes"))  # sets built before quotes have no quotes collection
         view = IndexStore(
@@ -482,6 +489,25 @@ class MilvusBackend:
         pointer["updated_at"] = _now()
         return pointer, report
 
+    def _undo_unfinished(self, snap: Snapshot) -> None:
+        """A write that failed before its commit (server gone, a timeout, Ctrl-C) can leave rows of
+        generation G+1 behind: new ones (born > G) and retired ones (G < died < ALIVE). No reader
+        sees them, but the next write, which writes G+1 too, would commit them with its own (old
+        rows doubled, retired ones gone). So every write first puts the set back as G left it.
+        (BM25 document frequencies are not versioned: a failed write can leave them slightly off
+        until the next `qa index build`, as updates' drift already does.)"""
+        g = snap.generation
+        for kind in ("chunks", "articles", "quotes"):
+            coll = self.collection(snap.set, kind)
+            if kind == "quotes" and not self.client.has_collection(coll):
+                continue
+            self.client.delete(coll, filter=f"born > {g}")
+            stale = list(self.query_all(coll, f"died > {g} and died < {ALIVE}", ["*"]))
+            for row in stale:
+                row["died"] = ALIVE
+            for i in range(0, len(stale), BATCH):
+                self.client.upsert(coll, stale[i:i + BATCH])
+
     def _affected(self, snap: Snapshot, add: list[Article], remove: list[str], dedup: DedupSpec | None):
         """The stored articles an update of `add`/`remove` could read or change (see the module docstring)."""
         ids = [a.id for a in add] + remove
@@ -508,7 +534,9 @@ class MilvusBackend:
     def _retire(self, snap: Snapshot, kind: str, field: str, article_ids: list[str], g: int) -> list[dict]:
         """Rewrite the visible rows of these articles with died = g; returns the rows as they were."""
         coll = self.collection(snap.set, kind)
-        rows = self.query_in(coll, field, article_ids, snap.visible, ["*"])
+        return self._retire_rows(coll, self.query_in(coll, field, article_ids, snap.visible, ["*"]), g)
+
+    def _retire_rows(self, coll: str, rows: list[dict], g: int) -> list[dict]:
         for row in rows:
             row["died"] = g
         for i in range(0, len(rows), BATCH):
@@ -605,18 +633,52 @@ class MilvusBackend:
             self.client.insert(coll, rows[i:i + BATCH])
 
     def _insert_quotes(self, pointer: dict, view: IndexStore, articles: list[Article], g: int) -> int:
-        rows = []
-        for article in articles:
-            for n, q in enumerate((view.quotes or {}).get(article.id, ())):
-                rows.append({
-                    "key": f"{g:x}:{n}:{article.id}", "article_id": article.id,
-                    "speakers": sorted(k[:200] for k in speaker_keys(q))[:MAX_SPEAKER_KEYS],
-                    "born": g, "died": ALIVE, "body": json.dumps(q.to_dict(), ensure_ascii=False), "v": [0.0, 0.0],
-                })
+        rows = [row for article in articles for row in _quote_rows(article.id, (view.quotes or {}).get(article.id, ()), g)]
         coll = self.collection(pointer["set"], "quotes")
         for i in range(0, len(rows), BATCH):
             self.client.insert(coll, rows[i:i + BATCH])
         return len(rows)
+
+    @milvus_errors
+    def upgrade(self, everything: bool = False) -> tuple[MilvusStore, int]:
+        """Add quotes to a set stored before quotes were (or by an older extractor; every article's
+        again with everything=True), without re-embedding: the quotes are extracted from the stored
+        article texts and written as generation G+1, and the pointer moves to it (as an update
+        does: a reader sees the old quotes, or none, until then, and then all the new ones).
+        Returns the store and how many articles were extracted (0: already up to date)."""
+        pointer = self.pointer()
+        if pointer is None:
+            raise IndexNotFound(f"no index in {self}: build one with `qa index build PATH...`")
+        if (pointer.get("quotes") or {}).get("extractor_version") == EXTRACTOR_VERSION and not everything:
+            return MilvusStore(self, pointer), 0
+        snap = Snapshot(pointer)
+        self._undo_unfinished(snap)  # what a failed write (an upgrade too) left for G+1
+        g = snap.generation + 1
+        coll = self.collection(snap.set, "quotes")
+        if self.client.has_collection(coll):
+            # Every visible quote row (an older extractor's, or rows a pointer without quotes ignored) retires at G+1.
+            self._retire_rows(coll, list(self.query_all(coll, snap.visible, ["*"])), g)
+        else:  # a set from before the quotes collection existed
+            self._create_quotes(snap.set)
+        written = extracted = 0
+        ids = list(ArticleMap(self, snap))
+        for i in range(0, len(ids), IN_BATCH):  # a page of articles at a time: memory stays bounded
+            rows = []
+            for article in self.articles(snap, ids[i:i + IN_BATCH]).values():
+                rows.extend(_quote_rows(article.id, extract_quotes(article), g))
+                extracted += 1
+            for j in range(0, len(rows), BATCH):
+                self.client.insert(coll, rows[j:j + BATCH])
+            written += len(rows)
+        self.client.flush(coll)
+        pointer = json.loads(json.dumps(pointer))
+        pointer["quotes"] = {"extractor_version": EXTRACTOR_VERSION}
+        pointer["counts"]["quotes"] = written
+        pointer["generation"] = g
+        pointer["updated_at"] = _now()
+        self._switch(pointer)
+        self._collect(Snapshot(pointer), snap.generation)
+        return MilvusStore(self, pointer), extracted
 
     def quotes_of(self, snap: Snapshot, article_ids: Iterable[str]) -> dict[str, list[Quote]]:
         """The quotes of these articles at this snapshot, in text order (every id gets a list)."""
@@ -902,6 +964,15 @@ def _assemble(parts: list[dict], with_meta: bool = False) -> dict:
             raise IndexCorrupt(f"article {article_id[:60]!r} in Milvus is damaged ({type(exc).__name__}); rebuild the index") from None
         out[article_id] = (article, extra) if with_meta else article
     return out
+
+
+def _quote_rows(article_id: str, quotes: Iterable[Quote], g: int) -> list[dict]:
+    """The quotes collection's rows for one article's quotes, born at generation g."""
+    return [{
+        "key": f"{g:x}:{n}:{article_id}", "article_id": article_id,
+        "speakers": sorted(k[:200] for k in speaker_keys(q))[:MAX_SPEAKER_KEYS],
+        "born": g, "died": ALIVE, "body": json.dumps(q.to_dict(), ensure_ascii=False), "v": [0.0, 0.0],
+    } for n, q in enumerate(quotes)]
 
 
 def _quotes(rows: Iterable[dict]) -> list[Quote]:
