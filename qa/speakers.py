@@ -249,8 +249,8 @@ class LiveQuoteBook(QuoteBook):
     (the first lookup of every speaker question) takes the store's live generation, and the
     question's later lookups read that same generation, so replicas see updates at once."""
 
-    missing = "this Milvus store has no quotes (it was built before they were stored there): rebuild it with " \
-              "`qa index build --replace`"
+    missing = "this Milvus store has no quotes (it was built before they were stored there): add them with " \
+              "`qa index upgrade` (no re-embedding)"
 
     def __init__(self, store):
         self.store = store

@@ -326,7 +326,7 @@ def test_a_set_built_before_quotes_answers_without_them(scratch, embedder, reade
     backend._switch(pointer)
     service = QAService(scratch, embedder=embedder, reader=reader)
     assert service.ask("What did Ann Lee say about trees?").quote is None
-    with pytest.raises(QuotesMissing, match="qa index build --replace"):
+    with pytest.raises(QuotesMissing, match="qa index upgrade"):
         service.speakers.search("Ann Lee")
     update_store(scratch, embedder, SPEC, add=[article("b", "Bananas are shipped from the port every week.")])
     assert sorted(open_store(scratch, embedder).articles) == ["b", "parks"]  # updates still work there
