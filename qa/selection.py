@@ -23,6 +23,7 @@ change). A calibration fitted for another reader is used with a warning.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import logging
@@ -30,6 +31,7 @@ import math
 import re
 import string
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import date
 from pathlib import Path
 from typing import Any, Sequence
@@ -191,7 +193,7 @@ def candidates(read: ReaderOutput, passages: Sequence[Passage], window: TimeWind
     window_miss = float(dated_window and not any(window.contains(p.article.published) for p in passages))
     question_level = {"max_cosine": max(cosines) if cosines else 0.0, "window_miss": window_miss}
     question_words = content_stems(read.question) - QUESTION_WORDS
-    passage_words: dict[int, list] = {}  # chunk id → its words, each with its stem
+    passage_words: dict[int, dict] = {}  # chunk id → where each question word occurs in it
     for c in groups.values():
         best = c.best
         supporting = list({id(s.passage): s.passage for s in c.spans}.values())
@@ -215,39 +217,66 @@ def candidates(read: ReaderOutput, passages: Sequence[Passage], window: TimeWind
     return list(groups.values())
 
 
-def near_question_words(question_words: set[str], span: Span, cache: dict[int, tuple]) -> float:
+def near_question_words(question_words: set[str], span: Span, cache: dict[int, dict]) -> float:
     """How closely the question's content words surround the answer in its passage: for each one that
-    is not part of the answer, 1 / (content words from the answer to its nearest occurrence), 0 when
-    absent; averaged over them. An answer right beside "capital" for "What is the capital of Peru?",
-    or beside "agreement … IBM" for "How much did Lenovo agree to pay IBM?", outscores one from the
-    sentence next door: the reader's window holds both and cannot tell. A word matches by stem or as
-    a prefix of at least 4 letters ("agree" in "agreement")."""
+    occurs in the passage outside the answer, 1 / (content words from the answer to its nearest
+    occurrence), averaged over them. An answer right beside "capital" for "What is the capital of
+    Peru?", or beside "agreement … IBM" for "How much did Lenovo agree to pay IBM?", outscores one
+    from the sentence next door: the reader's window holds both and cannot tell. A word matches by
+    stem or as a prefix of at least 4 letters ("agree" in "agreement")."""
     if not question_words:
         return 0.0
     chunk = span.passage.chunk
-    if chunk.id not in cache:  # per passage: its content words, and where each question word occurs
-        tokens = [(m.start(), m.end(), stem(m.group())) for m in words(chunk.text) if m.group().lower() not in STOPWORDS]
-        cache[chunk.id] = tokens, {w: [i for i, t in enumerate(tokens) if _same_word(w, t[2])] for w in question_words}
-    tokens, positions = cache[chunk.id]
-    inside = [i for i, (s, e, _) in enumerate(tokens) if s < span.end and e > span.start]
-    first = inside[0] if inside else next((i for i, t in enumerate(tokens) if t[0] >= span.end), len(tokens))
-    last = inside[-1] if inside else first - 1
+    starts, ends, by_stem, stems = _passage_words(chunk.text)
+    positions = cache.get(chunk.id)
+    if positions is None:  # per passage and question: where each question word occurs, in order
+        positions = cache[chunk.id] = {w: _occurrences(w, by_stem, stems) for w in question_words}
+    first = bisect.bisect_right(ends, span.start)  # the answer's first content word (or the next one)
+    last = bisect.bisect_left(starts, span.end) - 1  # its last (first - 1 when it has none)
     total, asked = 0.0, 0
-    for w, where in positions.items():
-        if any(first <= i <= last for i in where):
+    for where in positions.values():
+        if not where:
+            continue
+        after = bisect.bisect_left(where, first)
+        if after < len(where) and where[after] <= last:
             continue  # part of the answer ("Which bank…?" → "the World Bank"): says nothing about place
-        distances = [first - i if i < first else i - last for i in where]
-        if distances:
-            asked += 1
-            total += 1.0 / min(distances)
+        distances = []
+        if after > 0:
+            distances.append(first - where[after - 1])
+        if after < len(where):
+            distances.append(where[after] - last)
+        asked += 1
+        total += 1.0 / min(distances)
     return total / asked if asked else 0.0
 
 
-def _same_word(a: str, b: str) -> bool:
-    if a == b:
-        return True
-    short, long = sorted((a, b), key=len)
-    return len(short) >= 4 and long.startswith(short)
+@lru_cache(maxsize=256)
+def _passage_words(text: str) -> tuple[list[int], list[int], dict[str, list[int]], list[str]]:
+    """A passage's content words: their start and end offsets, the positions of each stem, and the
+    stems sorted (for prefix lookups)."""
+    starts: list[int] = []
+    ends: list[int] = []
+    by_stem: dict[str, list[int]] = {}
+    for m in words(text):
+        if m.group().lower() not in STOPWORDS:
+            by_stem.setdefault(stem(m.group()), []).append(len(starts))
+            starts.append(m.start())
+            ends.append(m.end())
+    return starts, ends, by_stem, sorted(by_stem)
+
+
+def _occurrences(word: str, by_stem: dict[str, list[int]], stems: list[str]) -> list[int]:
+    """Positions of the passage's words that match `word`: the same stem, or one a prefix of the other
+    with at least 4 letters ("agree" and "agreement")."""
+    found = list(by_stem.get(word, ()))
+    if len(word) >= 4:
+        for other in stems[bisect.bisect_right(stems, word):]:  # longer stems that start with word
+            if not other.startswith(word):
+                break
+            found += by_stem[other]
+        for k in range(4, len(word)):  # shorter stems that word starts with
+            found += by_stem.get(word[:k], ())
+    return sorted(found)
 
 
 def _recency(spans: list[Span], newest: date | None) -> float:
