@@ -147,17 +147,25 @@ class Embedder:
         """
         from tqdm.auto import tqdm
 
-        from .models.cpu import release_free_memory
+        from .models.cpu import release_free_memory, resident_mb
 
         model, config = self.model, self.config
         vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
         bar = tqdm(total=len(texts), desc="embedding", unit="chunk", disable=not progress, file=sys.stderr)
+        trimmed = [resident_mb()]
         with bar, self._batch_runner(parallel=len(texts) > 1) as submit:
             def collect(offset: int, futures: list[Future]) -> None:
                 for future in futures:
                     rows, pooled = future.result()
                     vectors[offset + rows] = pooled
                     bar.update(len(rows))
+                    # Each worker thread's malloc arena keeps what a batch's activations freed, and the
+                    # next batch's differently sized tensors rarely fit in it: without trimming, a BBC
+                    # build in int8 peaked at ~1.2 GB resident where it ends at ~0.55 GB. Trimming after
+                    # every batch cost 15% of the build's time; once the heap has grown is enough.
+                    if resident_mb() > trimmed[0] + TRIM_GROWTH_MB:
+                        release_free_memory()
+                        trimmed[0] = resident_mb()
 
             queued: deque[tuple[int, list[Future]]] = deque()
             for first in range(0, len(texts), TEXTS_PER_SLICE):
@@ -244,6 +252,7 @@ def pool(hidden, attention_mask, mode: str):
 # raised the peak RSS of a BBC build by 120-160 MB (oneDNN kernels and allocator blocks per shape).
 PAD_MULTIPLE = 32
 TEXTS_PER_SLICE = 1024
+TRIM_GROWTH_MB = 128  # hand free heap pages back once resident memory grew this much during a build
 
 
 def length_batches(

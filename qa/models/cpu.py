@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -169,15 +170,30 @@ class FusedLinear(nn.Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, gelu={self.gelu}"
 
 
+def resident_mb() -> float:
+    """This process's resident memory in MB (Linux: /proc/self/statm; elsewhere 0)."""
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
 def release_free_memory() -> None:
     """Hand the heap's free pages back to the OS (glibc only; elsewhere a no-op).
 
     glibc keeps memory freed by the tokenizer and by large tensors for reuse; after a corpus is
     embedded that is 100-300 MB of resident memory the server would carry for nothing.
     """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@lru_cache(maxsize=1)
+def _malloc_trim():
+    """glibc's malloc_trim, or None (find_library runs ldconfig: once per process, not per call)."""
     name = ctypes.util.find_library("c")
     if not name:
-        return
-    libc = ctypes.CDLL(name)
-    if hasattr(libc, "malloc_trim"):
-        libc.malloc_trim(0)
+        return None
+    return getattr(ctypes.CDLL(name), "malloc_trim", None)
