@@ -123,9 +123,9 @@ def measure(args) -> dict:
     result: dict = {"code": str(args.code)}
 
     ensure_index(args.bbc_index, "bbc", embedder, settings)
+    bbc = QAService(settings.with_(index_dir=args.bbc_index), store=IndexStore.load(args.bbc_index, embedder),
+                    embedder=embedder, reader=reader)
     if args.latency_only:
-        bbc = QAService(settings.with_(index_dir=args.bbc_index), store=IndexStore.load(args.bbc_index, embedder),
-                        embedder=embedder, reader=reader)
         return result | latency(bbc, load(HERE / "bbc_questions.jsonl")) | {"answers": []}
     ensure_index(args.dev_index, "dev", embedder, settings)
     dev = QAService(settings.with_(index_dir=args.dev_index), store=IndexStore.load(args.dev_index, embedder),
@@ -134,8 +134,6 @@ def measure(args) -> dict:
     result |= ask_all(dev, load(HERE / "dev" / "reuters_test.jsonl"), "dev", answers)
     result |= found_share(dev, load(HERE / "dev" / "offtopic_test.jsonl"), "dev off-topic", answers)
 
-    bbc = QAService(settings.with_(index_dir=args.bbc_index), store=IndexStore.load(args.bbc_index, embedder),
-                    embedder=embedder, reader=reader)
     from squad_offtopic import BENCH_TITLES, squad_offtopic
 
     result |= ask_all(bbc, load(HERE / "bbc_questions.jsonl"), "BBC", answers)

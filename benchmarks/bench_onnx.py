@@ -31,14 +31,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def rss_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def import_cost(module: str) -> float:
     """Resident MB of a fresh interpreter after importing `module`, minus a bare one."""
     code = "import {m}; print(open('/proc/self/status').read())".format(m=module) if module else \
@@ -100,9 +92,7 @@ def main() -> None:
 
             paths = {}
             for precision in ("float32", "int8", "auto"):
-                before = rss_mb()
                 model = load_model(model_dir, precision, qa_head)
-                added = rss_mb() - before
 
                 def run(model=model):
                     with torch.inference_mode():
@@ -110,13 +100,11 @@ def main() -> None:
                         return (out.start_logits if qa_head else out.last_hidden_state).float().numpy()
 
                 label = f"torch {precision}" + (f" ({concrete_precision('auto')})" if precision == "auto" else "")
-                paths[label] = (run, added)
+                paths[label] = run
             for label, path in (("onnxruntime float32", f32), ("onnxruntime int8", q8)):
-                before = rss_mb()
                 sess = session(path)
-                added = rss_mb() - before
-                paths[label] = ((lambda sess=sess: sess.run(None, feed)[0]), added)
-            for label, (run, added) in paths.items():
+                paths[label] = lambda sess=sess: sess.run(None, feed)[0]
+            for label, run in paths.items():
                 run()
                 times = []
                 for _ in range(args.repeats):
@@ -124,10 +112,10 @@ def main() -> None:
                     out = run()
                     times.append(1000 * (time.perf_counter() - start))
                 rows.append((name, f"{shape[0]}×{shape[1]}", label, statistics.median(times),
-                             float(np.abs(out - expected).max()), added))
+                             float(np.abs(out - expected).max())))
     print("| model | batch | path | median ms | max abs diff vs float32 |")
     print("|---|---|---|---:|---:|")
-    for name, batch, label, ms, diff, _ in rows:
+    for name, batch, label, ms, diff in rows:
         print(f"| {name} | {batch} | {label} | {ms:.0f} | {diff:.3f} |")
     bare = import_cost("")
     print(f"\nimport cost (RSS of a fresh interpreter): torch {import_cost('torch') - bare:.0f} MB, "

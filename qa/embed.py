@@ -152,9 +152,10 @@ class Embedder:
         model, config = self.model, self.config
         vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
         bar = tqdm(total=len(texts), desc="embedding", unit="chunk", disable=not progress, file=sys.stderr)
-        trimmed = [resident_mb()]
+        trimmed = resident_mb()  # resident MB after the last trim
         with bar, self._batch_runner(parallel=len(texts) > 1) as submit:
             def collect(offset: int, futures: list[Future]) -> None:
+                nonlocal trimmed
                 for future in futures:
                     rows, pooled = future.result()
                     vectors[offset + rows] = pooled
@@ -163,9 +164,9 @@ class Embedder:
                     # next batch's differently sized tensors rarely fit in it: without trimming, a BBC
                     # build in int8 peaked at ~1.2 GB resident where it ends at ~0.55 GB. Trimming after
                     # every batch cost 15% of the build's time; once the heap has grown is enough.
-                    if resident_mb() > trimmed[0] + TRIM_GROWTH_MB:
+                    if resident_mb() > trimmed + TRIM_GROWTH_MB:
                         release_free_memory()
-                        trimmed[0] = resident_mb()
+                        trimmed = resident_mb()
 
             queued: deque[tuple[int, list[Future]]] = deque()
             for first in range(0, len(texts), TEXTS_PER_SLICE):

@@ -32,7 +32,6 @@ import re
 import string
 from dataclasses import dataclass, field
 from functools import lru_cache
-from datetime import date
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -40,6 +39,7 @@ from .conversation import STOPWORDS, content_stems, stem, words
 from .errors import QAError
 from .read import ReaderOutput
 from .records import Passage, Span, TimeWindow
+from .retrieve import day_ordinal
 
 log = logging.getLogger("qa.selection")
 
@@ -187,8 +187,7 @@ def candidates(read: ReaderOutput, passages: Sequence[Passage], window: TimeWind
     cosines = [p.dense_score for p in passages if p.dense_score is not None]
     floor = min(cosines) if cosines else 0.0  # a passage outside the dense list scores below all in it
     best_bm25 = max((p.bm25_score or 0.0 for p in passages), default=0.0) or 1.0
-    dates = [d for d in (_day(p.article.published) for p in passages) if d is not None]
-    newest = max(dates) if dates else None
+    newest = max((day_ordinal(p.article.published) for p in passages), default=-1)
     dated_window = window is not None and window.prefers_dates
     window_miss = float(dated_window and not any(window.contains(p.article.published) for p in passages))
     question_level = {"max_cosine": max(cosines) if cosines else 0.0, "window_miss": window_miss}
@@ -279,18 +278,11 @@ def _occurrences(word: str, by_stem: dict[str, list[int]], stems: list[str]) -> 
     return sorted(found)
 
 
-def _recency(spans: list[Span], newest: date | None) -> float:
-    days = [d for d in (_day(s.passage.article.published) for s in spans) if d is not None]
-    if not days or newest is None:
+def _recency(spans: list[Span], newest: int) -> float:
+    newest_span = max(day_ordinal(s.passage.article.published) for s in spans)
+    if newest_span < 0 or newest < 0:
         return 0.0
-    return math.exp(-(newest - max(days)).days / RECENCY_DAYS)
-
-
-def _day(published: str | None) -> date | None:
-    try:
-        return date.fromisoformat(published[:10]) if published else None
-    except ValueError:
-        return None
+    return math.exp(-(newest - newest_span) / RECENCY_DAYS)
 
 
 def _log_sum_exp(values: list[float]) -> float:
