@@ -84,6 +84,9 @@ def test_int8_reader_finds_the_same_spans_as_float32():
     enc = batch(DEFAULT_READER_DIR, pairs)
     float32, int8 = load_model(DEFAULT_READER_DIR, "float32", qa_head=True), load_model(DEFAULT_READER_DIR, "int8", qa_head=True)
     assert (float32.precision, int8.precision) == ("float32", "int8")
+    # int8 keeps the word-embedding table in float16 (lossless here: the shipped weights are float16).
+    tables = {name: t.dtype for name, t in int8.named_buffers() if name.endswith("word_embeddings.weight")}
+    assert list(tables.values()) == [torch.float16], tables
     with torch.inference_mode():
         want, got = float32(**enc), int8(**enc)
     real = enc["attention_mask"].bool()

@@ -67,9 +67,18 @@ def test_auto_falls_back_to_float32_without_int8_kernels(monkeypatch):
 def test_auto_prefers_native_bfloat16_then_int8(monkeypatch):
     from qa.models import cpu
 
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
     monkeypatch.setattr(cpu, "cpu_flags", lambda: frozenset({"avx2", "amx_bf16"}))
     assert concrete_precision("auto") == "bfloat16"
-    monkeypatch.setattr(cpu, "cpu_flags", lambda: frozenset({"avx2", "fma"}))
     x86_int8 = int8.int8_engine() in ("x86", "fbgemm") and int8_linear_works()  # ARM's qnnpack: not measured, not auto
-    assert concrete_precision("auto") == ("int8" if x86_int8 else "float32")
+    avx2_path = "int8" if x86_int8 else "float32"
+    # oneDNN capped below bfloat16 (how an AVX2-only machine is reproduced on an AMX one): the AVX2 path.
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "avx2")
+    assert concrete_precision("auto") == avx2_path
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_AMX")
+    assert concrete_precision("auto") == "bfloat16"
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
+    monkeypatch.setattr(cpu, "cpu_flags", lambda: frozenset({"avx2", "fma"}))
+    assert concrete_precision("auto") == avx2_path
     assert concrete_precision("float32") == "float32" and concrete_precision("bfloat16") == "bfloat16"

@@ -5,7 +5,7 @@
     python3 benchmarks/peers/compare.py --rounds 3            # medians over 3 rounds
     options: --questions FILE  --systems ours,haystack,txtai  --skip-setup  --dtype float32|bfloat16
              --threads N  --our-k K  --corpus DIR  --show-answers  --out FILE (default results/latest.json)
-             --rounds N
+             --rounds N  --isa avx2
 
 Checks the question list (check_questions.py), installs the peers if needed (setup.sh), then runs
 each system in its own process and venv, one after the other (never in parallel):
@@ -18,6 +18,13 @@ build ×(peer/ours), p50 ×(peer/ours) (above 1: we are faster), RSS ×(ours/pee
 --rounds N runs every system N times, the order reversed every other round (a drift in the
 machine's speed then hits each system alike), and reports per-system medians plus each round's
 ratios: on these shared VMs the same build varies ±20% from one minute to the next.
+
+--isa avx2 reproduces an AVX2-only CPU on a newer one (AVX-512/AMX) for all three systems alike: it
+caps oneDNN (ONEDNN_MAX_CPU_ISA), aten's kernels (ATEN_CPU_CAPABILITY), MKL's GEMM
+(MKL_ENABLE_INSTRUCTIONS), FAISS (FAISS_SIMD_LEVEL) and numpy's dispatch (NPY_DISABLE_CPU_FEATURES) to
+AVX2. Our QA_PRECISION=auto then takes its AVX2 path (int8). One library has no such switch: fbgemm,
+our int8 GEMM, still picks its AVX-512 VNNI kernels, so our int8 numbers here are optimistic next to
+a real AVX2-only machine. The CPU line says "AVX2 forced".
 
 --limit-articles N indexes the questions' evidence articles plus the first articles of each topic
 (round robin, sorted names) up to N; every question's evidence article is in the subset.
@@ -45,6 +52,13 @@ import common
 # The CPU features that decide which kernels run (qa.models.cpu: bf16 on AMX/AVX512-BF16, int8 on AVX2).
 KEY_FLAGS = ("avx2", "fma", "avx_vnni", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8", "asimd", "bf16", "i8mm")
 HERE = common.HERE
+# Environment that caps every library's kernels at AVX2 (--isa avx2); see the module docstring.
+AVX2_ONLY_ENV = {
+    "ONEDNN_MAX_CPU_ISA": "AVX2", "DNNL_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2",
+    "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+    "FAISS_SIMD_LEVEL": "AVX2", "FAISS_OPT_LEVEL": "avx2",  # FAISS's dynamic-dispatch builds; its older per-ISA builds
+    "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR",  # numpy 2's dispatch targets above AVX2
+}
 SYSTEMS = {
     "haystack": (HERE / ".venvs" / "haystack" / "bin" / "python", HERE / "run_haystack.py"),
     "txtai": (HERE / ".venvs" / "txtai" / "bin" / "python", HERE / "run_txtai.py"),
@@ -108,7 +122,8 @@ def run(name: str, args, docs_file: Path | None, questions_file: Path) -> dict:
         cmd += ["--threads", str(args.threads)]
     if name == "ours" and args.our_k:
         cmd += ["--k", str(args.our_k)]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HAYSTACK_TELEMETRY_ENABLED": "False"}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HAYSTACK_TELEMETRY_ENABLED": "False",
+           **(AVX2_ONLY_ENV if args.isa == "avx2" else {})}
     common.log(f"[compare] running {name}")
     start = time.perf_counter()
     # stderr (progress, library warnings) goes to a log file; stdout's last line is the result.
@@ -123,8 +138,9 @@ def run(name: str, args, docs_file: Path | None, questions_file: Path) -> dict:
     return result
 
 
-def cpu_description() -> str:
-    """"<model name>, <cores> cores: <family>; flags <the KEY_FLAGS it has>", from /proc/cpuinfo."""
+def cpu_description(isa: str | None = None) -> str:
+    """"<model name>, <cores> cores: <family>; flags <the KEY_FLAGS it has>", from /proc/cpuinfo; with
+    isa "avx2" the family says the run forced the AVX2 kernels."""
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
@@ -144,6 +160,8 @@ def cpu_description() -> str:
         family = "ARM"
     else:
         family = "other"
+    if isa == "avx2":
+        family = f"AVX2 forced (--isa avx2) on a CPU whose own family is {family}; fbgemm's int8 still uses AVX-512"
     have = [f for f in KEY_FLAGS if f in flags]
     name = info.get("model name") or info.get("CPU part") or "unknown CPU"
     return f"{name}, {os.cpu_count()} cores: {family}; flags {' '.join(have) or 'none of ' + ' '.join(KEY_FLAGS)}"
@@ -194,6 +212,8 @@ def main() -> None:
     p.add_argument("--show-answers", action="store_true")
     p.add_argument("--out", type=Path, default=HERE / "results" / "latest.json")
     p.add_argument("--rounds", type=int, default=1, help="run every system this many times; report medians")
+    p.add_argument("--isa", choices=("avx2",), default=None,
+                   help="cap every system's kernels at AVX2, to reproduce an AVX2-only CPU on a newer one")
     args = p.parse_args()
     if args.rounds < 1:
         sys.exit("--rounds must be at least 1")
@@ -212,7 +232,7 @@ def main() -> None:
     if peers and not args.skip_setup:
         subprocess.run(["bash", str(HERE / "setup.sh"), *peers], check=True, stdout=sys.stderr)
 
-    cpu = cpu_description()
+    cpu = cpu_description(args.isa)
     common.log(f"[compare] CPU: {cpu}")
     questions = common.load_questions(args.questions)
     docs = subset(args.corpus, questions, args.limit_articles)

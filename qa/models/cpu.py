@@ -72,8 +72,23 @@ def cpu_flags() -> frozenset[str]:
     return frozenset()
 
 
+# oneDNN's ISA caps (ONEDNN_MAX_CPU_ISA, or its older name DNNL_MAX_CPU_ISA) that still include native
+# bfloat16. A lower cap, such as AVX2 to reproduce an AVX2-only machine on a newer one, makes oneDNN
+# emulate bfloat16 slowly, so "auto" must take the AVX2 path then.
+BF16_ISA_CAPS = frozenset({"ALL", "AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX512_CORE_AMX", "AVX512_CORE_AMX_FP16",
+                           "AVX10_1_512", "AVX10_1_512_AMX", "AVX10_1_512_AMX_FP16", "AVX10_2_512",
+                           "AVX10_2_512_AMX_2"})
+
+
+def onednn_isa_cap() -> str | None:
+    """The instruction-set cap the environment sets for oneDNN, upper-cased; None when unset."""
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA")
+    return cap.strip().upper() if cap and cap.strip() else None
+
+
 def cpu_has_native_bf16() -> bool:
-    return bool(cpu_flags() & {"amx_bf16", "avx512_bf16"})
+    cap = onednn_isa_cap()
+    return bool(cpu_flags() & {"amx_bf16", "avx512_bf16"}) and (cap is None or cap in BF16_ISA_CAPS)
 
 
 @contextmanager
