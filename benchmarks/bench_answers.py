@@ -191,7 +191,7 @@ def ask_all(service, questions: list[dict], name: str, answers: list[str]) -> di
     from qa.evaluate import squad_em_f1
 
     em = f1 = found = evidence = 0.0
-    timed = [0, 0.0, 0.0]  # relative-time questions: count, EM, F1
+    timed_n = timed_em = timed_f1 = 0.0  # the relative-time questions
     for q in questions:
         answer = ask(service, q)
         prediction = answer.answer if answer.found and answer.answer else ""
@@ -201,12 +201,12 @@ def ask_all(service, questions: list[dict], name: str, answers: list[str]) -> di
         em, f1, found = em + e, f1 + f, found + answer.found
         evidence += evidence_retrieved(service, q, getattr(answer, "time_window", None))
         if q.get("date") and RELATIVE_TIME.search(q["question"]):
-            timed = [timed[0] + 1, timed[1] + e, timed[2] + f]
+            timed_n, timed_em, timed_f1 = timed_n + 1, timed_em + e, timed_f1 + f
     n = len(questions)
     result = {f"{name} EM / F1 ({n} q)": f"{100 * em / n:.1f} / {100 * f1 / n:.1f}"}
-    if timed[0]:
-        result[f"{name} EM / F1, relative-time questions ({timed[0]} q)"] = \
-            f"{100 * timed[1] / timed[0]:.1f} / {100 * timed[2] / timed[0]:.1f}"
+    if timed_n:
+        result[f"{name} EM / F1, relative-time questions ({timed_n:.0f} q)"] = \
+            f"{100 * timed_em / timed_n:.1f} / {100 * timed_f1 / timed_n:.1f}"
     return result | {f"{name} found rate": f"{found / n:.2f}", f"{name} evidence@5": f"{evidence / n:.2f}"}
 
 
