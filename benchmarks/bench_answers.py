@@ -16,8 +16,11 @@ worktree` of main: `git worktree add --detach /tmp/before <commit>`), on the sam
 - answers with an unbalanced bracket or quotation mark, among all answers given.
 
 With --before DIR the same measurements run on DIR's code in a subprocess and both columns print
-side by side. Indexes are built on first use (--bbc-index, default runs/bench/bbc-index; the dev
-index as scripts/fit_calibration.py builds it) and reused: both codes read the same index format.
+side by side. Indexes are built on first use (--bbc-index, default runs/bench/bbc-index-w<chunking>;
+the dev index as scripts/fit_calibration.py builds it) and reused: both codes read the same index
+format. An index built with other chunks than the code's settings is refused; to compare code whose
+default chunking differs, measure each on its own indexes (`--code DIR --json > before.json`, then
+`--saved "before=before.json"`).
 """
 
 from __future__ import annotations
@@ -56,8 +59,10 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--before", type=Path, default=None, help="also measure this checkout and print it beside")
     p.add_argument("--variant", action="append", default=[], metavar="LABEL:NAME=VALUE[,NAME=VALUE]",
                    help='also measure this checkout with these QA_* settings, e.g. "read all:QA_READ_FIRST=0"')
-    p.add_argument("--bbc-index", type=Path, default=ROOT / "runs" / "bench" / "bbc-index")
-    p.add_argument("--dev-index", type=Path, default=ROOT / "runs" / "dev" / "index-reuters-1987-03")
+    p.add_argument("--bbc-index", type=Path, default=None,
+                   help="BBC index (built if missing) [default: runs/bench/bbc-index-w<chunking>]")
+    p.add_argument("--dev-index", type=Path, default=None,
+                   help="development index (built if missing) [default: runs/dev/index-reuters-1987-03-w<chunking>]")
     p.add_argument("--xquad", type=Path, default=SHARED / "data" / "qa" / "eval_xquad_en.jsonl")
     p.add_argument("--skip-xquad", action="store_true", help="leave out the reader-alone XQuAD run (minutes)")
     p.add_argument("--latency-only", action="store_true",
@@ -66,7 +71,19 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--saved", action="append", default=[], metavar="LABEL=FILE",
                    help="also print a column measured earlier with --json (e.g. a --code run with its own indexes, "
                         "for code that cannot read today's index format)")
-    return p.parse_args()
+    args = p.parse_args()
+    if args.bbc_index is None or args.dev_index is None:  # named for the settings' chunking (QA_CHUNK_*)
+        sys.path.insert(0, str(args.code))
+        sys.path.insert(0, str(HERE / "dev"))
+        from reuters_corpus import index_dir
+
+        from qa.chunk import ChunkSpec
+        from qa.config import Settings
+
+        spec = ChunkSpec.from_settings(Settings.from_env())
+        args.bbc_index = args.bbc_index or index_dir(ROOT / "runs" / "bench", "bbc-index", spec)
+        args.dev_index = args.dev_index or index_dir(ROOT / "runs" / "dev", "index-reuters-1987-03", spec)
+    return args
 
 
 def main() -> None:
@@ -159,10 +176,14 @@ def measure(args) -> dict:
 
 
 def ensure_index(index_dir: Path, which: str, embedder, settings) -> None:
-    from qa.chunk import ChunkSpec
-    from qa.index import build_index, index_exists
+    from reuters_corpus import check_chunking
 
+    from qa.chunk import ChunkSpec
+    from qa.index import IndexStore, build_index, index_exists
+
+    spec = ChunkSpec.from_settings(settings)
     if index_exists(index_dir):
+        check_chunking(IndexStore.load(index_dir, embedder), spec, index_dir)
         return
     if which == "bbc":
         from corpora import bbc_articles
@@ -173,7 +194,7 @@ def ensure_index(index_dir: Path, which: str, embedder, settings) -> None:
 
         articles = dev_articles()
     print(f"building the {which} index in {index_dir} (once)", file=sys.stderr)
-    build_index(articles, index_dir, embedder, ChunkSpec.from_settings(settings), progress=True)
+    build_index(articles, index_dir, embedder, spec, progress=True)
 
 
 def load(path: Path) -> list[dict]:

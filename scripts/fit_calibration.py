@@ -7,8 +7,10 @@ retrieval and the reader, fits the selection weights and the calibrated score on
 writes DIR/calibration.json (the reader's directory, default qa/models/reader). Steps:
 
 1. The development index: Reuters-21578 articles of March 1987 (benchmarks/dev/reuters_corpus.py),
-   built once into runs/dev/ (about 15k chunks: an hour on 2 busy cores, minutes on a quiet
-   machine) and reused while the embedder is the same.
+   built once into runs/dev/index-reuters-1987-03-w<words>-<max words>-o<overlap> (the settings'
+   chunking; about 15k chunks with the default one: an hour on 2 busy cores, minutes on a quiet
+   machine) and reused while the embedder is the same. An --index built with other chunks than the
+   settings say is refused.
 2. Questions: benchmarks/dev/reuters_fit.jsonl (hand-written, each with an as-of `date`, many
    time-dependent), benchmarks/dev/offtopic_fit.jsonl (hand-written, answer not in the index by
    the as-of date) and SQuAD questions on unrelated subjects (benchmarks/dev/squad_offtopic.py).
@@ -16,7 +18,7 @@ writes DIR/calibration.json (the reader's directory, default qa/models/reader). 
 3. Candidates: for each question, retrieval (k = 5, with the question's time window) and the
    reader on each passage; every candidate answer's features (qa.selection.FEATURES) after the
    first 1..5 passages (for the adaptive-reading table). Cached in runs/dev/ per reader
-   fingerprint (--fresh asks again). "Right" = exact match with a gold answer (SQuAD normalization).
+   fingerprint and index (--fresh asks again). "Right" = exact match with a gold answer (SQuAD normalization).
 4. Selection weights: a conditional logit (per question, a softmax over its candidates; L2) on
    standardized features; compared by 5-fold cross-validation with the reader's own ranking, the
    global softmax, votes, BERTserini's interpolation of retrieval and reader scores, and a
@@ -38,7 +40,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -48,10 +50,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks" / "dev"))
 DEV = ROOT / "benchmarks" / "dev"
 RUNS = ROOT / "runs" / "dev"
-K = 5
+K = 5  # passages retrieved per question (Settings.top_k)
 FOLDS = 5
 L2 = 1.0  # ridge penalty on standardized weights (fitted with ~4,400 candidates from ~480 questions)
-THRESHOLDS = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6)
+THRESHOLDS = (0.1, 0.15, 0.2, 0.22, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6)
 SKIP_GAPS = (0.05, 0.1, 0.15, 0.2)  # skip passages whose dense cosine is this far below the best
 # The calibrated score is fitted on these features of the chosen answer (qa.selection.CALIBRATION_FEATURES).
 # Compared out-of-fold (Brier score) with (score), (score, lead), (+ max_cosine, window_miss) and all
@@ -85,7 +87,8 @@ def parse_args() -> argparse.Namespace:
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--reader", type=Path, default=DEFAULT_READER_DIR, help="reader directory (calibration.json goes here)")
-    p.add_argument("--index", type=Path, default=RUNS / "index-reuters-1987-03", help="development index (built if missing)")
+    p.add_argument("--index", type=Path, default=None,
+                   help="development index (built if missing) [default: runs/dev/index-reuters-1987-03-w<chunking>]")
     p.add_argument("--plot", type=Path, default=None, help="write the reliability diagram (PNG) here")
     p.add_argument("--table", type=Path, default=None, help="write the comparison and reliability tables (Markdown) here")
     p.add_argument("--dry-run", action="store_true", help="fit and print, but do not write calibration.json")
@@ -94,13 +97,22 @@ def parse_args() -> argparse.Namespace:
                         "changing retrieval, reading or the features)")
     p.add_argument("--threshold", type=float, default=None,
                    help="found threshold for the adaptive-reading table [default: QA_FOUND_THRESHOLD]")
-    return p.parse_args()
+    args = p.parse_args()
+    if args.index is None:
+        from reuters_corpus import index_dir
+
+        from qa.chunk import ChunkSpec
+        from qa.config import Settings
+
+        args.index = index_dir(RUNS, "index-reuters-1987-03", ChunkSpec.from_settings(Settings.from_env()))
+    return args
 
 
 def main() -> None:
     args = parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from qa.chunk import ChunkSpec
     from qa.config import Settings
     from qa.evaluate import load_jsonl
     from qa.selection import FEATURES, Calibration, reader_fingerprint
@@ -111,7 +123,8 @@ def main() -> None:
     offtopic = load_jsonl(DEV / "offtopic_fit.jsonl", required=("question", "date"))
     # SQuAD questions: asked as of the middle of the corpus's month.
     offtopic += squad_offtopic(DEV_TITLES, per_title=5, date="1987-03-20")
-    cache = RUNS / f"candidates-{fingerprint or 'reader'}.jsonl"
+    # Per reader, index and passage count: what the candidates depend on.
+    cache = RUNS / f"candidates-{fingerprint or 'reader'}-{args.index.name}-k{K}.jsonl"
     asked = collect(args, answerable, offtopic, cache)
     print(f"{sum(a.kind == 'answerable' for a in asked)} answerable and {sum(a.kind == 'offtopic' for a in asked)} "
           f"off-topic development questions, {sum(len(a.right) for a in asked)} candidates")
@@ -138,6 +151,7 @@ def main() -> None:
             "questions": {"answerable": sum(a.kind == "answerable" for a in asked),
                           "offtopic": sum(a.kind == "offtopic" for a in asked)},
             "index": "Reuters-21578, March 1987 (benchmarks/dev/reuters_corpus.py)",
+            "chunking": asdict(ChunkSpec.from_settings(Settings.from_env())),
             "right": "exact match with a gold answer (SQuAD normalization)",
         },
     )
@@ -197,7 +211,7 @@ def _qid(kind: str, q: dict) -> str:
 
 
 def dev_service(args):
-    from reuters_corpus import DEFAULT_OUT, write_corpus
+    from reuters_corpus import DEFAULT_OUT, check_chunking, write_corpus
 
     from qa.answer import QAService
     from qa.chunk import ChunkSpec
@@ -208,11 +222,14 @@ def dev_service(args):
 
     settings = Settings.from_env(index_dir=args.index, reader_dir=args.reader)
     embedder = Embedder.from_settings(settings)
+    spec = ChunkSpec.from_settings(settings)
     if not index_exists(args.index):
         corpus = DEFAULT_OUT if DEFAULT_OUT.is_file() else write_corpus()
         print(f"building the development index in {args.index} (once)", file=sys.stderr)
-        build_index(ingest_paths([corpus]).articles, args.index, embedder, ChunkSpec.from_settings(settings))
-    return QAService(settings, embedder=embedder)
+        build_index(ingest_paths([corpus]).articles, args.index, embedder, spec)
+    service = QAService(settings, embedder=embedder)
+    check_chunking(service.store, spec, args.index)
+    return service
 
 
 def ask_for_candidates(service, kind: str, q: dict) -> dict:

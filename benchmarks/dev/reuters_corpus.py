@@ -29,6 +29,20 @@ def dev_articles():
     return [a for a in reuters_articles().articles if a.published and FIRST_DAY <= a.published[:10] <= LAST_DAY]
 
 
+def index_dir(parent: Path, stem: str, spec) -> Path:
+    """An index folder named for its chunking (`spec`, a qa.chunk.ChunkSpec): indexes built with
+    other chunk sizes never get mixed up with it."""
+    return parent / f"{stem}-w{spec.target_words}-{spec.max_words}-o{spec.overlap_sentences}"
+
+
+def check_chunking(store, spec, where: Path) -> None:
+    """Stop with a clear message when an index was built with other chunks than the settings say."""
+    if store.spec != spec:
+        raise SystemExit(f"{where} was built with chunks of {store.spec}, but the settings say {spec}: set "
+                         "QA_CHUNK_TARGET_WORDS, QA_CHUNK_MAX_WORDS and QA_CHUNK_OVERLAP_SENTENCES to match, "
+                         "remove it to rebuild it, or name another index folder")
+
+
 def write_corpus(out: Path = DEFAULT_OUT) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "w", encoding="utf-8") as f:
