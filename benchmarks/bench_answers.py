@@ -77,12 +77,8 @@ def parse_args() -> argparse.Namespace:
         sys.path.insert(0, str(HERE / "dev"))
         from reuters_corpus import index_dir
 
-        from qa.chunk import ChunkSpec
-        from qa.config import Settings
-
-        spec = ChunkSpec.from_settings(Settings.from_env())
-        args.bbc_index = args.bbc_index or index_dir(ROOT / "runs" / "bench", "bbc-index", spec)
-        args.dev_index = args.dev_index or index_dir(ROOT / "runs" / "dev", "index-reuters-1987-03", spec)
+        args.bbc_index = args.bbc_index or index_dir(ROOT / "runs" / "bench", "bbc-index")
+        args.dev_index = args.dev_index or index_dir(ROOT / "runs" / "dev", "index-reuters-1987-03")
     return args
 
 
@@ -134,7 +130,6 @@ def measure(args) -> dict:
     from qa.answer import QAService
     from qa.config import Settings
     from qa.embed import Embedder
-    from qa.index import IndexStore
     from qa.read import Reader
 
     sys.path.insert(0, str(HERE))
@@ -144,13 +139,11 @@ def measure(args) -> dict:
     reader = Reader.from_settings(settings)
     result: dict = {"code": str(args.code)}
 
-    ensure_index(args.bbc_index, "bbc", embedder, settings)
-    bbc = QAService(settings.with_(index_dir=args.bbc_index), store=IndexStore.load(args.bbc_index, embedder),
+    bbc = QAService(settings.with_(index_dir=args.bbc_index), store=load_index(args.bbc_index, "bbc", embedder, settings),
                     embedder=embedder, reader=reader)
     if args.latency_only:
         return result | latency(bbc, load(HERE / "bbc_questions.jsonl")) | {"answers": []}
-    ensure_index(args.dev_index, "dev", embedder, settings)
-    dev = QAService(settings.with_(index_dir=args.dev_index), store=IndexStore.load(args.dev_index, embedder),
+    dev = QAService(settings.with_(index_dir=args.dev_index), store=load_index(args.dev_index, "dev", embedder, settings),
                     embedder=embedder, reader=reader)
     answers: list[str] = []
     result |= ask_all(dev, load(HERE / "dev" / "reuters_test.jsonl"), "dev", answers)
@@ -175,26 +168,29 @@ def measure(args) -> dict:
     return result
 
 
-def ensure_index(index_dir: Path, which: str, embedder, settings) -> None:
+def load_index(index_dir: Path, which: str, embedder, settings):
+    """The "bbc" or "dev" index in index_dir, built there first if missing; refused when its chunking
+    is not the settings'."""
     from reuters_corpus import check_chunking
 
     from qa.chunk import ChunkSpec
     from qa.index import IndexStore, build_index, index_exists
 
     spec = ChunkSpec.from_settings(settings)
-    if index_exists(index_dir):
-        check_chunking(IndexStore.load(index_dir, embedder), spec, index_dir)
-        return
-    if which == "bbc":
-        from corpora import bbc_articles
+    if not index_exists(index_dir):
+        if which == "bbc":
+            from corpora import bbc_articles
 
-        articles = bbc_articles().articles
-    else:
-        from reuters_corpus import dev_articles
+            articles = bbc_articles().articles
+        else:
+            from reuters_corpus import dev_articles
 
-        articles = dev_articles()
-    print(f"building the {which} index in {index_dir} (once)", file=sys.stderr)
-    build_index(articles, index_dir, embedder, spec, progress=True)
+            articles = dev_articles()
+        print(f"building the {which} index in {index_dir} (once)", file=sys.stderr)
+        build_index(articles, index_dir, embedder, spec, progress=True)
+    store = IndexStore.load(index_dir, embedder)
+    check_chunking(store, spec, index_dir)
+    return store
 
 
 def load(path: Path) -> list[dict]:

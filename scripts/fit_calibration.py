@@ -101,10 +101,7 @@ def parse_args() -> argparse.Namespace:
     if args.index is None:
         from reuters_corpus import index_dir
 
-        from qa.chunk import ChunkSpec
-        from qa.config import Settings
-
-        args.index = index_dir(RUNS, "index-reuters-1987-03", ChunkSpec.from_settings(Settings.from_env()))
+        args.index = index_dir(RUNS, "index-reuters-1987-03")
     return args
 
 

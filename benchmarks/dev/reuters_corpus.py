@@ -29,9 +29,13 @@ def dev_articles():
     return [a for a in reuters_articles().articles if a.published and FIRST_DAY <= a.published[:10] <= LAST_DAY]
 
 
-def index_dir(parent: Path, stem: str, spec) -> Path:
-    """An index folder named for its chunking (`spec`, a qa.chunk.ChunkSpec): indexes built with
+def index_dir(parent: Path, stem: str) -> Path:
+    """An index folder named for the chunking the settings say (QA_CHUNK_*): indexes built with
     other chunk sizes never get mixed up with it."""
+    from qa.chunk import ChunkSpec
+    from qa.config import Settings
+
+    spec = ChunkSpec.from_settings(Settings.from_env())
     return parent / f"{stem}-w{spec.target_words}-{spec.max_words}-o{spec.overlap_sentences}"
 
 
