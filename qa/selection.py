@@ -65,6 +65,7 @@ FEATURES = (
     "near",  # the question's words close to the answer in its passage (see near_question_words)
     "max_cosine",  # best dense cosine of any passage read (question level: is the index about this at all?)
     "window_miss",  # the question names a time window and no passage read is in it (question level)
+    "type_match",  # +1 / -1: the answer is / is not the kind the question asks for (see answer_type_match); 0: unknown
 )
 # What the calibrated score is computed from: the selection score, its lead over the best other
 # candidate (capped at MAX_LEAD), and candidate features (FEATURES).
@@ -192,6 +193,7 @@ def candidates(read: ReaderOutput, passages: Sequence[Passage], window: TimeWind
     window_miss = float(dated_window and not any(window.contains(p.article.published) for p in passages))
     question_level = {"max_cosine": max(cosines) if cosines else 0.0, "window_miss": window_miss}
     question_words = content_stems(read.question) - QUESTION_WORDS
+    wanted = expected_answer_type(read.question)
     passage_words: dict[int, dict] = {}  # chunk id → where each question word occurs in it
     for c in groups.values():
         best = c.best
@@ -211,6 +213,7 @@ def candidates(read: ReaderOutput, passages: Sequence[Passage], window: TimeWind
             "recency": _recency(c.spans, newest) if window is not None and window.recency else 0.0,
             "length": math.log1p(len(c.text.split())),
             "near": max(near_question_words(question_words, s, passage_words) for s in c.spans),
+            "type_match": answer_type_match(wanted, c.text),
             **question_level,
         }
     return list(groups.values())
@@ -247,6 +250,62 @@ def near_question_words(question_words: set[str], span: Span, cache: dict[int, d
         asked += 1
         total += 1.0 / min(distances)
     return total / asked if asked else 0.0
+
+
+# Answer types. The reader often takes another figure of the right article: "44.17 billion" for
+# "By what percentage was output up?", "capital expenditure" for "What was the pre-tax profit?".
+# The question's wording says which kind of answer it wants (the answer-type classes of factoid QA),
+# and the answer's own text whether it is one. Both spellings of news copy count: "pct", "mln dlrs"
+# (wire style) as well as "%", "$1.75bn".
+_NUMBER_WORDS = ("one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|"
+                 "sixty|seventy|eighty|ninety|hundred|thousand|million|billion|trillion|mln|bln|bn|dozen|half")
+_HAS_NUMBER = re.compile(rf"\d|\b(?:{_NUMBER_WORDS})\b", re.I)
+_HAS_PERCENT = re.compile(r"%|\b(?:pct|per ?cent|percent(?:age)?)\b", re.I)
+_HAS_MONEY = re.compile(r"[$£€¥]|\b(?:dlrs?|dollars?|cents?|cts|stg|sterling|pounds?|pence|yen|marks|francs|lire|lira|ecus?|"
+                        r"euros?|yuan|rupees?|pesos?|guilders|crowns|kronor|rand|riyals?|roubles?|rubles?|won)\b", re.I)
+_HAS_DATE = re.compile(r"\b(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sept?(?:ember)?|"
+                       r"oct(?:ober)?|nov(?:ember)?|dec(?:ember)?|monday|tuesday|wednesday|thursday|friday|saturday|"
+                       r"sunday)\b|\b(?:1[89]|20)\d\d\b", re.I)
+_ASKS_DATE = re.compile(r"^\W*(?:until |since |by )?when\b|\b(?:what|which) (?:date|day|year|month)\b", re.I)
+_ASKS_PERCENT = re.compile(r"\b(?:percentage|per ?cent|pct)\b|\bwhat (?:share|proportion|fraction) of\b", re.I)
+_ASKS_AMOUNT = re.compile(r"\bhow (?:much|many|big|large|high|low|far|long|old)\b|\bwhat (?:was|is|were|are|will)\b.*\b"
+                          r"(?:level|amount|total|number|figures?|volume|output|production|demand|supply|rate|surplus|"
+                          r"shortage|deficit|value|size|count|reserves|price|cost)\b", re.I)
+_MONEY_WORDS = re.compile(r"\b(?:prices?|priced|costs?|pa(?:y|ys|id|ying)|owe[sd]?|worth|fined?|spen[dt]|salary|fees?|"
+                          r"revenues?|profits?|loss(?:es)?|earn(?:s|ed|ings)?|income|sales|turnover|dividends?|valued?)\b", re.I)
+# "How much did exports drop?" may want tonnes or a percentage: a change is only asked to be a number.
+_CHANGE_WORDS = re.compile(r"\b(?:rise|rose|risen|fall|fell|fallen|drop(?:ped)?|increased?|decreased?|grow|grew|grown|"
+                           r"declined?|up|down)\b", re.I)
+
+
+def expected_answer_type(question: str) -> str | None:
+    """The kind of answer the question's wording asks for: "date", "percent", "money", "number", or
+    None when the wording does not say (who/which/what-is questions)."""
+    if _ASKS_DATE.search(question):
+        return "date"
+    if _ASKS_PERCENT.search(question):
+        return "percent"
+    money = _MONEY_WORDS.search(question) is not None
+    if _ASKS_AMOUNT.search(question) or (money and re.match(r"\W*what\b", question, re.I)):
+        return "money" if money and not _CHANGE_WORDS.search(question) else "number"
+    return None
+
+
+def answer_type_match(wanted: str | None, answer: str) -> float:
+    """+1 when `answer` is of the `wanted` kind, -1 when it plainly is not, 0 when either is unknown
+    (an amount without a unit could still be money)."""
+    if wanted is None:
+        return 0.0
+    number = _HAS_NUMBER.search(answer) is not None
+    if wanted == "date":
+        return 1.0 if number or _HAS_DATE.search(answer) else -1.0
+    if wanted == "percent":
+        return 1.0 if _HAS_PERCENT.search(answer) else -1.0
+    if wanted == "money":
+        if _HAS_MONEY.search(answer):
+            return 1.0
+        return -1.0 if not number or _HAS_PERCENT.search(answer) else 0.0
+    return 1.0 if number else -1.0
 
 
 @lru_cache(maxsize=256)

@@ -9,7 +9,8 @@ from qa.errors import QAError
 from qa.ingest import make_article
 from qa.read import ReaderOutput
 from qa.records import Chunk, Passage, Span
-from qa.selection import CALIBRATION_FILE, FEATURES, Calibration, candidates, near_question_words, reader_fingerprint
+from qa.selection import (CALIBRATION_FILE, FEATURES, Calibration, answer_type_match, candidates, expected_answer_type,
+                          near_question_words, reader_fingerprint)
 from qa.timeframe import time_window
 
 
@@ -62,6 +63,49 @@ def test_question_words_near_the_answer():
     # A question word inside the answer does not count; no question words, no feature.
     assert near_question_words({"lenovo"}, span(p, "Lenovo signed", 1.0), {}) == 0.0
     assert near_question_words(set(), span(p, "Lima", 1.0), {}) == 0.0
+
+
+@pytest.mark.parametrize("question, wanted", [
+    ("By what percentage was U.S. electric output up from a year earlier?", "percent"),
+    ("What share of Cyclops does Dixons hold now?", "percent"),
+    ("How much did Lenovo agree to pay IBM for its PC division?", "money"),
+    ("What were Conseco's revenues in 1986?", "money"),
+    ("What price per share did Dixons Group offer for Cyclops?", "money"),
+    ("How much did Suralco's alumina exports drop in February?", "number"),  # tonnes or a percentage
+    ("How many rotary rigs were active in the U.S.?", "number"),
+    ("What was Saudi Arabia's crude oil output last month?", "number"),
+    ("When did Brazil suspend interest payments?", "date"),
+    ("Until when did Cyacq extend its tender offer?", "date"),
+    ("In what year did the firm list its shares?", "date"),
+    ("Who is the chairman of Hughes Tool?", None),
+    ("What is the capital of Peru?", None),
+    ("What did Sanders say about a second meeting?", None),
+])
+def test_the_question_wording_says_which_kind_of_answer_it_wants(question, wanted):
+    assert expected_answer_type(question) == wanted
+
+
+@pytest.mark.parametrize("wanted, answer, match", [
+    ("percent", "3.2 pct", 1.0), ("percent", "12%", 1.0), ("percent", "44.17 billion", -1.0),
+    ("money", "$1.75bn", 1.0), ("money", "HK$327m", 1.0), ("money", "54.9 mln stg", 1.0),
+    ("money", "80 dlrs a share", 1.0), ("money", "capital expenditure", -1.0), ("money", "30 pct", -1.0),
+    ("money", "11.1 billion", 0.0),  # an amount without its unit may still be the money asked for
+    ("number", "8.36 mln bpd", 1.0), ("number", "nine", 1.0), ("number", "natural gas liquids", -1.0),
+    ("date", "February 20", 1.0), ("date", "in 1986", 1.0), ("date", "two weeks ago", 1.0), ("date", "the board", -1.0),
+    (None, "William Mulholland", 0.0), (None, "12%", 0.0),
+])
+def test_an_answer_of_the_wanted_kind_matches(wanted, answer, match):
+    assert answer_type_match(wanted, answer) == match
+
+
+def test_type_match_is_a_candidate_feature():
+    text = "Output rose 3.2 pct to 44.17 billion kilowatt-hours from a year earlier."
+    p = passage(text, "eei", 0)
+    read = ReaderOutput([span(p, "44.17 billion", 6.0), span(p, "3.2 pct", 5.0)], {p.chunk.id: 0.3},
+                        question="By what percentage was electric output up from a year earlier?")
+    found = {c.key: c.features["type_match"] for c in candidates(read, [p])}
+    assert found == {"4417 billion": -1.0, "32 pct": 1.0}
+
 
 def test_time_features():
     week = time_window("this week", "1987-03-20")  # 16-20 March
