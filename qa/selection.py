@@ -265,12 +265,18 @@ _HAS_MONEY = re.compile(r"[$£€¥]|\b(?:dlrs?|dollars?|cents?|cts|stg|sterling
                         r"euros?|yuan|rupees?|pesos?|guilders|crowns|kronor|rand|riyals?|roubles?|rubles?|won)\b", re.I)
 _HAS_DATE = re.compile(r"\b(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sept?(?:ember)?|"
                        r"oct(?:ober)?|nov(?:ember)?|dec(?:ember)?|monday|tuesday|wednesday|thursday|friday|saturday|"
-                       r"sunday)\b|\b(?:1[89]|20)\d\d\b", re.I)
+                       r"sunday|today|yesterday|tomorrow|tonight|weekend|week|month|year|decade|quarter|spring|summer|"
+                       r"autumn|fall|winter|morning|afternoon|evening|night|ago|soon|later)\b|\b(?:1[89]|20)\d\d\b", re.I)
 _ASKS_DATE = re.compile(r"^\W*(?:until |since |by )?when\b|\b(?:what|which) (?:date|day|year|month)\b", re.I)
 _ASKS_PERCENT = re.compile(r"\b(?:percentage|per ?cent|pct)\b|\bwhat (?:share|proportion|fraction) of\b", re.I)
 _ASKS_AMOUNT = re.compile(r"\bhow (?:much|many|big|large|high|low|far|long|old)\b|\bwhat (?:was|is|were|are|will)\b.*\b"
                           r"(?:level|amount|total|number|figures?|volume|output|production|demand|supply|rate|surplus|"
-                          r"shortage|deficit|value|size|count|reserves|price|cost)\b", re.I)
+                          r"shortage|deficit|value|size|count|reserves|price|cost)\b|^\W*what\b.*\b(?:level|amount|total|"
+                          r"number|figures?|volume|output|production|demand|supply|surplus|shortage|deficit|reserves|count)\b",
+                          re.I)
+# An amount in another unit is not money: "36.15 mln shares" for "How much will the rights issue raise?".
+_HAS_OTHER_UNIT = re.compile(r"%|\b(?:tonnes?|tons?|barrels?|bpd|shares?|ounces?|bushels?|kilos?|points?|head|pct|percent|"
+                             r"rigs|acres|hectares|units|vehicles|cars|employees|jobs|workers)\b", re.I)
 _MONEY_WORDS = re.compile(r"\b(?:prices?|priced|costs?|pa(?:y|ys|id|ying)|owe[sd]?|worth|fined?|spen[dt]|salary|fees?|"
                           r"revenues?|profits?|loss(?:es)?|earn(?:s|ed|ings)?|income|sales|turnover|dividends?|valued?)\b", re.I)
 # "How much did exports drop?" may want tonnes or a percentage: a change is only asked to be a number.
@@ -292,8 +298,8 @@ def expected_answer_type(question: str) -> str | None:
 
 
 def answer_type_match(wanted: str | None, answer: str) -> float:
-    """+1 when `answer` is of the `wanted` kind, -1 when it plainly is not, 0 when either is unknown
-    (an amount without a unit could still be money)."""
+    """+1 when `answer` is of the `wanted` kind, -1 when it plainly is not (money: no number, or a
+    number in another unit), 0 when either is unknown (an amount without a unit could still be money)."""
     if wanted is None:
         return 0.0
     number = _HAS_NUMBER.search(answer) is not None
@@ -304,7 +310,7 @@ def answer_type_match(wanted: str | None, answer: str) -> float:
     if wanted == "money":
         if _HAS_MONEY.search(answer):
             return 1.0
-        return -1.0 if not number or _HAS_PERCENT.search(answer) else 0.0
+        return -1.0 if not number or _HAS_OTHER_UNIT.search(answer) else 0.0
     return 1.0 if number else -1.0
 
 

@@ -74,6 +74,7 @@ def test_question_words_near_the_answer():
     ("How much did Suralco's alumina exports drop in February?", "number"),  # tonnes or a percentage
     ("How many rotary rigs were active in the U.S.?", "number"),
     ("What was Saudi Arabia's crude oil output last month?", "number"),
+    ("What money market surplus is projected for tomorrow?", "number"),
     ("When did Brazil suspend interest payments?", "date"),
     ("Until when did Cyacq extend its tender offer?", "date"),
     ("In what year did the firm list its shares?", "date"),
@@ -89,9 +90,11 @@ def test_the_question_wording_says_which_kind_of_answer_it_wants(question, wante
     ("percent", "3.2 pct", 1.0), ("percent", "12%", 1.0), ("percent", "44.17 billion", -1.0),
     ("money", "$1.75bn", 1.0), ("money", "HK$327m", 1.0), ("money", "54.9 mln stg", 1.0),
     ("money", "80 dlrs a share", 1.0), ("money", "capital expenditure", -1.0), ("money", "30 pct", -1.0),
+    ("money", "36.15 mln shares", -1.0), ("money", "11,000 tonnes", -1.0),  # an amount, but not of money
     ("money", "11.1 billion", 0.0),  # an amount without its unit may still be the money asked for
     ("number", "8.36 mln bpd", 1.0), ("number", "nine", 1.0), ("number", "natural gas liquids", -1.0),
-    ("date", "February 20", 1.0), ("date", "in 1986", 1.0), ("date", "two weeks ago", 1.0), ("date", "the board", -1.0),
+    ("date", "February 20", 1.0), ("date", "in 1986", 1.0), ("date", "two weeks ago", 1.0), ("date", "next year", 1.0),
+    ("date", "in spring", 1.0), ("date", "the board", -1.0),
     (None, "William Mulholland", 0.0), (None, "12%", 0.0),
 ])
 def test_an_answer_of_the_wanted_kind_matches(wanted, answer, match):
