@@ -269,11 +269,13 @@ _HAS_DATE = re.compile(r"\b(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|m
                        r"autumn|fall|winter|morning|afternoon|evening|night|ago|soon|later)\b|\b(?:1[89]|20)\d\d\b", re.I)
 _ASKS_DATE = re.compile(r"^\W*(?:until |since |by )?when\b|\b(?:what|which) (?:date|day|year|month)\b", re.I)
 _ASKS_PERCENT = re.compile(r"\b(?:percentage|per ?cent|pct)\b|\bwhat (?:share|proportion|fraction) of\b", re.I)
-_ASKS_AMOUNT = re.compile(r"\bhow (?:much|many|big|large|high|low|far|long|old)\b|\bwhat (?:was|is|were|are|will)\b.*\b"
-                          r"(?:level|amount|total|number|figures?|volume|output|production|demand|supply|rate|surplus|"
-                          r"shortage|deficit|value|size|count|reserves|price|cost)\b|^\W*what\b.*\b(?:level|amount|total|"
-                          r"number|figures?|volume|output|production|demand|supply|surplus|shortage|deficit|reserves|count)\b",
-                          re.I)
+_AMOUNT_NOUNS = ("level|amount|total|number|figures?|volume|output|production|demand|supply|surplus|shortage|deficit|"
+                 "reserves|count")
+# "How many …", "What was the output …", "What money market surplus …"; after "what was/is", also a
+# rate, value, size, price or cost ("What is the rate?" but not "What rate cut did …").
+_ASKS_AMOUNT = re.compile(rf"\bhow (?:much|many|big|large|high|low|far|long|old)\b|^\W*what\b.*\b(?:{_AMOUNT_NOUNS})\b|"
+                          rf"\bwhat (?:was|is|were|are|will)\b.*\b(?:{_AMOUNT_NOUNS}|rate|value|size|price|cost)\b", re.I)
+_STARTS_WHAT = re.compile(r"^\W*what\b", re.I)
 # An amount in another unit is not money: "36.15 mln shares" for "How much will the rights issue raise?".
 _HAS_OTHER_UNIT = re.compile(r"%|\b(?:tonnes?|tons?|barrels?|bpd|shares?|ounces?|bushels?|kilos?|points?|head|pct|percent|"
                              r"rigs|acres|hectares|units|vehicles|cars|employees|jobs|workers)\b", re.I)
@@ -292,7 +294,7 @@ def expected_answer_type(question: str) -> str | None:
     if _ASKS_PERCENT.search(question):
         return "percent"
     money = _MONEY_WORDS.search(question) is not None
-    if _ASKS_AMOUNT.search(question) or (money and re.match(r"\W*what\b", question, re.I)):
+    if _ASKS_AMOUNT.search(question) or (money and _STARTS_WHAT.search(question)):
         return "money" if money and not _CHANGE_WORDS.search(question) else "number"
     return None
 
