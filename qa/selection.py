@@ -24,6 +24,7 @@ change). A calibration fitted for another reader is used with a warning.
 from __future__ import annotations
 
 import bisect
+import calendar
 import hashlib
 import json
 import logging
@@ -40,6 +41,7 @@ from .errors import QAError
 from .read import ReaderOutput
 from .records import Passage, Span, TimeWindow
 from .retrieve import day_ordinal
+from .timeframe import MONTHS
 
 log = logging.getLogger("qa.selection")
 
@@ -263,10 +265,10 @@ _HAS_NUMBER = re.compile(rf"\d|\b(?:{_NUMBER_WORDS})\b", re.I)
 _HAS_PERCENT = re.compile(r"%|\b(?:pct|per ?cent|percent(?:age)?)\b", re.I)
 _HAS_MONEY = re.compile(r"[$£€¥]|\b(?:dlrs?|dollars?|cents?|cts|stg|sterling|pounds?|pence|yen|marks|francs|lire|lira|ecus?|"
                         r"euros?|yuan|rupees?|pesos?|guilders|crowns|kronor|rand|riyals?|roubles?|rubles?|won)\b", re.I)
-_HAS_DATE = re.compile(r"\b(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sept?(?:ember)?|"
-                       r"oct(?:ober)?|nov(?:ember)?|dec(?:ember)?|monday|tuesday|wednesday|thursday|friday|saturday|"
-                       r"sunday|today|yesterday|tomorrow|tonight|weekend|week|month|year|decade|quarter|spring|summer|"
-                       r"autumn|fall|winter|morning|afternoon|evening|night|ago|soon|later)\b|\b(?:1[89]|20)\d\d\b", re.I)
+_DATE_WORDS = (*MONTHS, "sept", *(day.lower() for day in calendar.day_name), "today", "yesterday", "tomorrow", "tonight",
+               "weekend", "week", "month", "year", "decade", "quarter", "spring", "summer", "autumn", "fall", "winter",
+               "morning", "afternoon", "evening", "night", "ago", "soon", "later")
+_HAS_DATE = re.compile(rf"\b(?:{'|'.join(_DATE_WORDS)})\b|\b(?:1[89]|20)\d\d\b", re.I)
 _ASKS_DATE = re.compile(r"^\W*(?:until |since |by )?when\b|\b(?:what|which) (?:date|day|year|month)\b", re.I)
 _ASKS_PERCENT = re.compile(r"\b(?:percentage|per ?cent|pct)\b|\bwhat (?:share|proportion|fraction) of\b", re.I)
 _AMOUNT_NOUNS = ("level|amount|total|number|figures?|volume|output|production|demand|supply|surplus|shortage|deficit|"
