@@ -145,7 +145,9 @@ class Int8Linear(nn.Module):
         if not self.outlier_rows:
             return self._int8(x)
         flat = x.reshape(-1, self.in_features)
-        low, high = torch.aminmax(flat, dim=1)
+        # amin and amax separately: aminmax over dim=1 ran ~10x slower on AVX2 (Zen 3, torch 2.13),
+        # 10% of the whole int8 forward.
+        low, high = flat.amin(dim=1), flat.amax(dim=1)
         peak = torch.maximum(high, low.neg())
         rows = torch.nonzero(peak > OUTLIER_ROW_RATIO * peak.median()).squeeze(1)
         if not len(rows):
