@@ -263,7 +263,7 @@ _NUMBER_WORDS = ("one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve
                  "sixty|seventy|eighty|ninety|hundred|thousand|million|billion|trillion|mln|bln|bn|dozen|half")
 _HAS_NUMBER = re.compile(rf"\d|\b(?:{_NUMBER_WORDS})\b", re.I)
 _HAS_PERCENT = re.compile(r"%|\b(?:pct|per ?cent|percent(?:age)?)\b", re.I)
-_HAS_MONEY = re.compile(r"[$£€¥]|\b(?:dlrs?|dollars?|cents?|cts|stg|sterling|pounds?|pence|yen|marks|francs|lire|lira|ecus?|"
+_HAS_MONEY = re.compile(r"[$£€¥]|\b(?:dlrs?|dollars?|(?<!per )cents?|cts|stg|sterling|pounds?|pence|yen|marks|francs|lire|lira|ecus?|"
                         r"euros?|yuan|rupees?|pesos?|guilders|crowns|kronor|rand|riyals?|roubles?|rubles?|won)\b", re.I)
 _DATE_WORDS = (*MONTHS, "sept", *(day.lower() for day in calendar.day_name), "today", "yesterday", "tomorrow", "tonight",
                "weekend", "week", "month", "year", "decade", "quarter", "spring", "summer", "autumn", "fall", "winter",
@@ -278,8 +278,9 @@ _AMOUNT_NOUNS = ("level|amount|total|number|figures?|volume|output|production|de
 _ASKS_AMOUNT = re.compile(rf"\bhow (?:much|many|big|large|high|low|far|long|old)\b|^\W*what\b.*\b(?:{_AMOUNT_NOUNS})\b|"
                           rf"\bwhat (?:was|is|were|are|will)\b.*\b(?:{_AMOUNT_NOUNS}|rate|value|size|price|cost)\b", re.I)
 _STARTS_WHAT = re.compile(r"^\W*what\b", re.I)
-# An amount in another unit is not money: "36.15 mln shares" for "How much will the rights issue raise?".
-_HAS_OTHER_UNIT = re.compile(r"%|\b(?:tonnes?|tons?|barrels?|bpd|shares?|ounces?|bushels?|kilos?|points?|head|pct|percent|"
+# An amount in another unit is not money: "36.15 mln shares" for "How much will the rights issue raise?"
+# (a percentage is one too: answer_type_match tests _HAS_PERCENT as well).
+_HAS_OTHER_UNIT = re.compile(r"\b(?:tonnes?|tons?|barrels?|bpd|shares?|ounces?|bushels?|kilos?|points?|head|"
                              r"rigs|acres|hectares|units|vehicles|cars|employees|jobs|workers)\b", re.I)
 _MONEY_WORDS = re.compile(r"\b(?:prices?|priced|costs?|pa(?:y|ys|id|ying)|owe[sd]?|worth|fined?|spen[dt]|salary|fees?|"
                           r"revenues?|profits?|loss(?:es)?|earn(?:s|ed|ings)?|income|sales|turnover|dividends?|valued?)\b", re.I)
@@ -314,7 +315,8 @@ def answer_type_match(wanted: str | None, answer: str) -> float:
     if wanted == "money":
         if _HAS_MONEY.search(answer):
             return 1.0
-        return -1.0 if not number or _HAS_OTHER_UNIT.search(answer) else 0.0
+        other_unit = _HAS_PERCENT.search(answer) or _HAS_OTHER_UNIT.search(answer)
+        return -1.0 if not number or other_unit else 0.0
     return 1.0 if number else -1.0
 
 

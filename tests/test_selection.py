@@ -91,6 +91,8 @@ def test_the_question_wording_says_which_kind_of_answer_it_wants(question, wante
     ("money", "$1.75bn", 1.0), ("money", "HK$327m", 1.0), ("money", "54.9 mln stg", 1.0),
     ("money", "80 dlrs a share", 1.0), ("money", "capital expenditure", -1.0), ("money", "30 pct", -1.0),
     ("money", "36.15 mln shares", -1.0), ("money", "11,000 tonnes", -1.0),  # an amount, but not of money
+    ("money", "3.5 per cent", -1.0), ("money", "a percentage point", -1.0), ("money", "12%", -1.0),
+    ("money", "10 cents a share", 1.0), ("percent", "3.5 per cent", 1.0),
     ("money", "11.1 billion", 0.0),  # an amount without its unit may still be the money asked for
     ("number", "8.36 mln bpd", 1.0), ("number", "nine", 1.0), ("number", "natural gas liquids", -1.0),
     ("date", "February 20", 1.0), ("date", "in 1986", 1.0), ("date", "two weeks ago", 1.0), ("date", "next year", 1.0),
