@@ -16,6 +16,7 @@ import click
 from .chunk import ChunkSpec
 from .config import Settings
 from .errors import QAError
+from .interrupts import interrupts_deferred
 from .wording import plural, shown_path
 
 # Exit statuses (docs/ingest.md). Click itself exits 2 on a usage error.
@@ -144,7 +145,7 @@ def index_build(paths: tuple[str, ...], index_dir: Path | None, replace: bool, f
         embedder = RayEmbedder(embedder, workers=workers, address=ray_address)
     try:
         # The lock first: a second writer fails at once, not after ingesting everything.
-        with _removed_unless_built(settings.index_dir), writing(settings), \
+        with _removed_unless_built(settings.index_dir), interrupts_deferred(), writing(settings), \
                 _ingesting(paths, settings, strict) as ingested:
             store, report = build_store(
                 settings, ingested, embedder, ChunkSpec.from_settings(settings),
@@ -181,7 +182,7 @@ def index_add(paths: tuple[str, ...], index_dir: Path | None, follow_symlinks: b
 
     settings = _settings(index_dir=index_dir, follow_symlinks=follow_symlinks)
     embedder = Embedder.from_settings(settings)
-    with writing(settings), _ingesting(paths, settings, strict) as ingested:
+    with interrupts_deferred(), writing(settings), _ingesting(paths, settings, strict) as ingested:
         store, report = update_store(
             settings, embedder, ChunkSpec.from_settings(settings), add=ingested, progress=not quiet,
             dedup=_dedup(settings), lock_held=True,

@@ -24,6 +24,7 @@ import numpy as np
 
 from .embed import TEXTS_PER_SLICE, Embedder, default_model_dir
 from .errors import QAError
+from .interrupts import raise_if_interrupted
 
 EXTRA = "pip install 'news-qa[ray]'"
 
@@ -112,6 +113,7 @@ class RayEmbedder:
                 block = np.frombuffer(data, dtype=np.float32).reshape(-1, self.dim)
                 vectors[first:first + len(block)] = block
                 done += len(block)
+            raise_if_interrupted()
         if done != len(texts):
             raise QAError(f"Ray returned {done} vectors for {len(texts)} texts")
         return vectors

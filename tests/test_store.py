@@ -1,6 +1,7 @@
 import json
 import os
 import shutil
+import signal
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -9,6 +10,7 @@ import pytest
 
 from qa.errors import IndexCorrupt, IndexExists, IndexIncompatible, IndexNotFound, IndexUnreadable, QAError
 from qa.ingest import ingest_paths, make_article
+from qa.interrupts import interrupts_deferred
 from qa.ingest.dedup import DedupSpec
 from qa.index import (
     IndexStore, build_index, current_generation, history, index_exists, list_generations, repair, rollback,
@@ -113,6 +115,22 @@ def test_failed_rebuild_leaves_previous_index_loadable(built, embedder):
         store.save(built, checkpoint=ctrl_c)
     reloaded = IndexStore.load(built, embedder)
     assert len(reloaded.articles) == 4
+    assert not [p for p in built.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_ctrl_c_in_a_save_is_taken_before_the_new_generation_goes_in(built, embedder):
+    store = IndexStore.load(built, embedder)
+    store.add([make_article("New", "Only this.")], embedder)
+    before = current_gen(built)
+
+    def ctrl_c(step):
+        if step == "written":  # mid-save: only recorded, raised at the save's last safe point
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt), interrupts_deferred():
+        store.save(built, checkpoint=ctrl_c)
+    assert current_gen(built) == before
+    assert len(IndexStore.load(built, embedder).articles) == 4
     assert not [p for p in built.iterdir() if p.name.endswith(".tmp")]
 
 

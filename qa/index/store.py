@@ -41,6 +41,7 @@ from ..ingest.dedup import DedupSpec, Match, index_against, signatures as dedup_
 from ..embed import Embedder, passage_text
 from ..ingest.formats import content_id, is_whole_file
 from ..errors import IndexCorrupt, IndexExists, IndexIncompatible, IndexLoadError, IndexNotFound, IndexUnreadable, QAError
+from ..interrupts import raise_if_interrupted
 from ..quotes import EXTRACTOR_VERSION, extract_quotes, read_quotes, write_quotes
 from ..records import Alternate, Article, Chunk, Quote
 from . import ann
@@ -165,6 +166,7 @@ class IndexStore:
         self._check_embedder(embedder)
         self._check_writable()
         plan = self._plan_update(articles, dedup)
+        raise_if_interrupted()
         if not (plan.incoming or plan.owners):
             return plan.report
         new_chunks: list[Chunk] = []
@@ -174,6 +176,7 @@ class IndexStore:
         # A batch of only copies changes alternates alone: nothing to embed, no model to load.
         vectors = embedder.encode(texts, progress=progress) if texts else None
         quotes = {a.id: extract_quotes(a) for a in plan.incoming.values()}
+        raise_if_interrupted()
         self._apply_update(plan, new_chunks, vectors)
         self.refresh_quotes(quotes)
         plan.report.chunks_added = len(new_chunks)
@@ -452,6 +455,7 @@ class IndexStore:
             _fsync_dir_files(tmp)
             _fsync(tmp)
             step("written")
+            raise_if_interrupted()  # the last point where Ctrl-C leaves the index as it was
             os.rename(tmp, index_dir / name)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)

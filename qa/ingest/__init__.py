@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from ..errors import IngestError
+from ..interrupts import raise_if_interrupted
 from ..records import Article
 from ..wording import plural
 from .formats import (
@@ -86,6 +87,7 @@ class IngestStream:
 
     def __iter__(self) -> Iterator[Article]:
         for item in iter_paths(self.paths, self.fetcher, self.limits):
+            raise_if_interrupted()
             if isinstance(item, Article):
                 self.count += 1
                 yield item
