@@ -271,6 +271,10 @@ _DATE_WORDS = (*MONTHS, "sept", *(day.lower() for day in calendar.day_name), "to
 _HAS_DATE = re.compile(rf"\b(?:{'|'.join(_DATE_WORDS)})\b|\b(?:1[89]|20)\d\d\b", re.I)
 _ASKS_DATE = re.compile(r"^\W*(?:until |since |by )?when\b|\b(?:what|which) (?:date|day|year|month)\b", re.I)
 _ASKS_PERCENT = re.compile(r"\b(?:percentage|per ?cent|pct)\b|\bwhat (?:share|proportion|fraction) of\b", re.I)
+# A percentage the question gives is not what it asks for: "Which company owns 70 pct of Imperial Oil?",
+# "How much will City Resources get for a 50 pct interest?".
+_GIVEN_PERCENT = re.compile(r"\d[\d.,/-]*\s*(?:%|pct\b|per ?cent\b|percent\b)", re.I)
+_ASKS_COUNT = re.compile(r"\bhow many\b", re.I)
 _AMOUNT_NOUNS = ("level|amount|total|number|figures?|volume|output|production|demand|supply|surplus|shortage|deficit|"
                  "reserves|count")
 # "How many …", "What was the output …", "What money market surplus …"; after "what was/is", also a
@@ -290,15 +294,20 @@ _CHANGE_WORDS = re.compile(r"\b(?:rise|rose|risen|fall|fell|fallen|drop(?:ped)?|
 
 
 def expected_answer_type(question: str) -> str | None:
-    """The kind of answer the question's wording asks for: "date", "percent", "money", "number", or
-    None when the wording does not say (who/which/what-is questions)."""
+    """The kind of answer the question's wording asks for: "date", "percent", "money", "count" (how
+    many things: never an amount of money), "number", or None when the wording does not say
+    (who/which/what-is questions)."""
     if _ASKS_DATE.search(question):
         return "date"
+    question = _GIVEN_PERCENT.sub(" ", question)
     if _ASKS_PERCENT.search(question):
         return "percent"
     money = _MONEY_WORDS.search(question) is not None
     if _ASKS_AMOUNT.search(question) or (money and _STARTS_WHAT.search(question)):
-        return "money" if money and not _CHANGE_WORDS.search(question) else "number"
+        if money and not _CHANGE_WORDS.search(question):
+            return "money"
+        # "How many shares …" is answered "82.6 mln", not "219.2 mln dlrs" (unless it asks how many dollars).
+        return "count" if _ASKS_COUNT.search(question) and not _HAS_MONEY.search(question) else "number"
     return None
 
 
@@ -317,6 +326,8 @@ def answer_type_match(wanted: str | None, answer: str) -> float:
             return 1.0
         other_unit = _HAS_PERCENT.search(answer) or _HAS_OTHER_UNIT.search(answer)
         return -1.0 if not number or other_unit else 0.0
+    if wanted == "count":
+        return 1.0 if number and not _HAS_MONEY.search(answer) else -1.0
     return 1.0 if number else -1.0
 
 

@@ -72,7 +72,13 @@ def test_question_words_near_the_answer():
     ("What were Conseco's revenues in 1986?", "money"),
     ("What price per share did Dixons Group offer for Cyclops?", "money"),
     ("How much did Suralco's alumina exports drop in February?", "number"),  # tonnes or a percentage
-    ("How many rotary rigs were active in the U.S.?", "number"),
+    ("How many rotary rigs were active in the U.S.?", "count"),
+    ("How many CPC shares were outstanding at the end of 1986?", "count"),
+    ("How many dollars did the coin fetch?", "number"),  # a count of money is an amount like any other
+    ("Which company owns 70 pct of Imperial Oil?", None),  # the percentage is given, not asked
+    ("How much will City Resources get for a 50 pct interest?", "number"),
+    ("What percentage of the vote did she win?", "percent"),
+    ("By how many pct did exports rise?", "percent"),
     ("What was Saudi Arabia's crude oil output last month?", "number"),
     ("What money market surplus is projected for tomorrow?", "number"),
     ("When did Brazil suspend interest payments?", "date"),
@@ -94,6 +100,8 @@ def test_the_question_wording_says_which_kind_of_answer_it_wants(question, wante
     ("money", "3.5 per cent", -1.0), ("money", "a percentage point", -1.0), ("money", "12%", -1.0),
     ("money", "10 cents a share", 1.0), ("percent", "3.5 per cent", 1.0),
     ("money", "11.1 billion", 0.0),  # an amount without its unit may still be the money asked for
+    ("count", "82.6 mln", 1.0), ("count", "391 working rigs", 1.0), ("count", "219.2 mln dlrs", -1.0),
+    ("count", "three", 1.0), ("count", "the board", -1.0),
     ("number", "8.36 mln bpd", 1.0), ("number", "nine", 1.0), ("number", "natural gas liquids", -1.0),
     ("date", "February 20", 1.0), ("date", "in 1986", 1.0), ("date", "two weeks ago", 1.0), ("date", "next year", 1.0),
     ("date", "in spring", 1.0), ("date", "the board", -1.0),
