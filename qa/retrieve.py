@@ -2,8 +2,10 @@
 
 A TimeWindow (qa.timeframe) adds rankings to the fusion rather than filtering: with a date window,
 the dense and BM25 rankings of the articles published inside it (so those count twice); with a
-recency preference, the best candidates newest first. Articles published after the window's
-`until` (the asker's as-of day) are left out; undated articles are never left out.
+recency preference, the best candidates newest first; a question asked as of a given day with no
+time expression of its own, the best few newest first at half weight (`recency_fusion`). Articles
+published after the window's `until` (the asker's as-of day) are left out; undated articles are never
+left out.
 """
 
 from __future__ import annotations
@@ -19,6 +21,12 @@ from .records import Passage, TimeWindow
 from .index import IndexStore, ann
 
 RECENCY_POOL = 4  # with a recency preference, the best k × RECENCY_POOL candidates are also ranked newest first
+# Asked as of a given day without a time expression ("Who is Exxon's new president?" as of 19 March
+# 1987), what was current that day is the likelier answer: the best k × AS_OF_POOL candidates are
+# ranked newest first too, at AS_OF_WEIGHT. Chosen on the development fitting questions (reuters_fit,
+# 170 such questions): evidence in the top 5 0.912 → 0.924 and EM / F1 59.4 / 72.1 → 63.5 / 74.6.
+AS_OF_POOL = 2
+AS_OF_WEIGHT = 0.5
 
 
 @dataclass(frozen=True)
@@ -83,8 +91,10 @@ class Retriever:
             if len(inside):
                 rankings += [list(self._dense(query, n, inside)), self._bm25_ranking(bm25, n, inside)]
         fused = reciprocal_rank_fusion(rankings, self.rrf_k)
-        if window is not None and window.recency:
-            fused = reciprocal_rank_fusion([list(fused), self._newest_first(list(fused)[: k * RECENCY_POOL])], self.rrf_k)
+        recency = recency_fusion(window, k)
+        if recency is not None:
+            pool, weight = recency
+            fused = reciprocal_rank_fusion([list(fused), self._newest_first(list(fused)[:pool])], self.rrf_k, (1.0, weight))
         best = list(fused)[:k]
         dense_rank = {row: i for i, row in enumerate(dense)}
         sparse_rank = {row: i for i, row in enumerate(sparse)}
@@ -152,13 +162,30 @@ class Retriever:
         return newest_first(rows, self.chunk_days)
 
 
-def reciprocal_rank_fusion(rankings: list[list[int]], k: int = 60) -> dict[int, float]:
-    """RRF (Cormack et al. 2009): sum of 1 / (k + rank) over rankings; best first, ties by id."""
+def reciprocal_rank_fusion(rankings: list[list[int]], k: int = 60,
+                           weights: tuple[float, ...] | None = None) -> dict[int, float]:
+    """RRF (Cormack et al. 2009): sum of weight / (k + rank) over rankings (weight 1 unless given);
+    best first, ties by id."""
     fused: dict[int, float] = {}
-    for ranking in rankings:
+    for i, ranking in enumerate(rankings):
+        weight = 1.0 if weights is None else weights[i]
         for rank, item in enumerate(ranking, 1):
-            fused[item] = fused.get(item, 0.0) + 1.0 / (k + rank)
+            fused[item] = fused.get(item, 0.0) + weight / (k + rank)
     return dict(sorted(fused.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def recency_fusion(window: TimeWindow | None, k: int) -> tuple[int, float] | None:
+    """(how many of the best fused candidates to rank newest first, that ranking's RRF weight), or
+    None: a recency preference ("latest", "recently") takes the best k × RECENCY_POOL at full
+    weight; a question asked as of a given day with no window of its own, the best k × AS_OF_POOL at
+    AS_OF_WEIGHT; a date window ("this week") already prefers its dates."""
+    if window is None:
+        return None
+    if window.recency:
+        return k * RECENCY_POOL, 1.0
+    if window.until is not None and not window.prefers_dates:
+        return k * AS_OF_POOL, AS_OF_WEIGHT
+    return None
 
 
 def newest_first(rows: list[int], days) -> list[int]:

@@ -5,7 +5,8 @@ source/date filters as a filter expression; the two rankings are fused here with
 qa.retrieve.reciprocal_rank_fusion rather than Milvus's RRFRanker, so ranks and tie-breaking are
 exactly those of the embedded path, and each Passage keeps its dense and BM25 ranks and scores.
 A TimeWindow works as in qa.retrieve: articles after its `until` are left out (undated ones kept),
-a date window adds the rankings of the chunks inside it, a recency preference a newest-first one.
+a date window adds the rankings of the chunks inside it, a recency preference or an as-of day a
+newest-first one (qa.retrieve.recency_fusion).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from .embed import Embedder
 from .index.milvus import MilvusStore, bm25_tokens, day_number, quote, source_key
 from .records import Chunk, Passage, TimeWindow
-from .retrieve import RECENCY_POOL, Filters, day_ordinal, newest_first, reciprocal_rank_fusion
+from .retrieve import Filters, day_ordinal, newest_first, reciprocal_rank_fusion, recency_fusion
 
 
 def milvus_filter(filters: Filters | None) -> str | None:
@@ -79,11 +80,13 @@ class MilvusRetriever:
             rankings += [in_dense, in_sparse]
         fused = reciprocal_rank_fusion(rankings, self.rrf_k)
         articles: dict = {}
-        if window is not None and window.recency:
-            pool = list(fused)[: k * RECENCY_POOL]
+        recency = recency_fusion(window, k)
+        if recency is not None:
+            size, weight = recency
+            pool = list(fused)[:size]
             articles = self.store.fetch_articles(snap, {hits[row][0] for row in pool})
             days = {row: day_ordinal(articles[hits[row][0]].published) for row in pool}
-            fused = reciprocal_rank_fusion([list(fused), newest_first(pool, days)], self.rrf_k)
+            fused = reciprocal_rank_fusion([list(fused), newest_first(pool, days)], self.rrf_k, (1.0, weight))
         best = list(fused)[:k]
         missing = {hits[row][0] for row in best} - articles.keys()
         if missing:  # the recency pool's articles were fetched already

@@ -1,6 +1,6 @@
 import pytest
 
-from qa.retrieve import Filters, Retriever, reciprocal_rank_fusion
+from qa.retrieve import AS_OF_POOL, AS_OF_WEIGHT, RECENCY_POOL, Filters, Retriever, reciprocal_rank_fusion, recency_fusion
 from qa.index import IndexStore
 
 
@@ -74,6 +74,30 @@ def test_window_prefers_articles_published_inside_it(retriever):
 def test_recency_prefers_the_newest_of_similar_articles(retriever):
     question = "What is the latest on the harbour bridge?"
     assert retriever.retrieve(question, k=2, window=time_window(question, "2024-06-01"))[0].article.id == "herald-bridge"
+
+
+def test_weighted_rrf_counts_a_ranking_by_its_weight():
+    fused = reciprocal_rank_fusion([[1, 2], [2, 1]], k=60, weights=(1.0, AS_OF_WEIGHT))
+    assert list(fused) == [1, 2]  # at half weight, the second ranking breaks ties, it does not overrule
+    assert fused[1] == pytest.approx(1 / 61 + AS_OF_WEIGHT / 62)
+
+
+@pytest.mark.parametrize("question, as_of, expected", [
+    ("Who chairs the bank?", None, None),  # no time at all
+    ("What is the latest on the bridge?", "2024-06-01", (5 * RECENCY_POOL, 1.0)),
+    ("Who chairs the bank?", "2024-06-01", (5 * AS_OF_POOL, AS_OF_WEIGHT)),  # what was current that day
+    ("What did the council decide this week?", "2024-06-01", None),  # the window's dates are the preference
+])
+def test_which_questions_prefer_newer_articles(question, as_of, expected):
+    assert recency_fusion(time_window(question, as_of), 5) == expected
+
+
+def test_as_of_day_ranks_the_best_candidates_partly_newest_first(retriever):
+    question = "harbour bridge"
+    plain = [p.article.id for p in retriever.retrieve(question, k=3)]
+    as_of = [p.article.id for p in retriever.retrieve(question, k=3, window=time_window(question, "2024-06-01"))]
+    assert plain[0] == as_of[0] == "herald-bridge"  # the best match, and the newer of the two bridge stories
+    assert set(as_of) == set(plain)
 
 
 def test_as_of_day_leaves_out_later_articles_but_never_undated_ones(retriever):
