@@ -445,7 +445,7 @@ def index_repair(index_dir: Path | None) -> None:
               help="Only articles published on or before this day.")
 @click.option("--as-of", "as_of", default=None,
               help="Ask as of this day (YYYY-MM-DD or ISO date-time): \"this week\" is that day's week, and "
-                   "articles published later are left out [default: now].")
+                   "articles published later are left out, and newer ones lean ahead [default: now].")
 @user_errors
 def ask(question: str, index_dir: Path | None, k: int | None, as_json: bool, source, date_from, date_to,
         as_of: str | None) -> None:

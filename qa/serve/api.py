@@ -181,7 +181,7 @@ def _models(max_question_chars: int, max_k: int):
         as_of: str | None = Field(
             None, max_length=40, examples=["2024-03-20"],
             description='Ask as of this day (YYYY-MM-DD or ISO date-time; default now): "this week" is that '
-            "day's week, and articles published after it are left out.",
+            "day's week, articles published after it are left out, and newer ones lean ahead.",
         )
 
         @field_validator("as_of")
