@@ -14,6 +14,9 @@ rest. Two cheap remedies, measured on the same chunks (min cosine 0.994):
   (CALIBRATION_*), so the same weights always give the same vectors;
 - rows (tokens) whose peak is far above the median row's are computed in float32 (`outlier_rows`).
 
+One scale per call also means a row's output depends on the other rows of the call: the reader
+(qa.read) therefore runs each window alone in int8, so an answer never depends on what else was read.
+
 The kernels live behind quantized tensor dtypes that torch 2.13 deprecates; `int8_linear_works`
 checks them against float32 on this machine, and `QA_PRECISION=auto` falls back to float32 where
 they are missing or wrong.
