@@ -45,9 +45,10 @@ class Settings:
     found_threshold: float = 0.2
     # Adaptive reading: read the first `read_first` passages, and the others too unless the best
     # answer's calibrated score is at least `read_stop_score` and no passage left has a dense cosine
-    # within `read_stop_gap` of the best one read. 0 reads all passages at once. The defaults
-    # changed no development answer (docs/answers.md, "Reading less").
-    read_first: int = 3
+    # within `read_stop_gap` of the best one read (checked after each further passage where the
+    # reader reads windows alone, int8). 0 reads all passages at once. The defaults changed no
+    # development answer (docs/answers.md, "Reading less").
+    read_first: int = 1
     read_stop_score: float = 0.7
     read_stop_gap: float = 0.05
     # Server.

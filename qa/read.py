@@ -177,14 +177,20 @@ class Reader:
 
     def read_adaptively(self, question: str, passages: Sequence[Passage], first: int,
                         enough: Callable[[ReaderOutput, Sequence[Passage]], bool]) -> ReaderOutput:
-        """Read the first `first` passages (best retrieved first); read the others only when
-        `enough(output so far, passages not read)` says the answer is not settled yet."""
+        """Read the first `first` passages (best retrieved first); read the others only while
+        `enough(output so far, passages not read)` says the answer is not settled yet: one at a time
+        where windows are read alone anyway (int8: no batch to lose, so stopping after any passage
+        is free), else all the others at once."""
         if first <= 0 or len(passages) <= first:
             return self.read(question, passages)
-        head = self.read(question, passages[:first])
-        if enough(head, passages[first:]):
-            return head
-        return head.merge(self.read(question, passages[first:]))
+        output, done = self.read(question, passages[:first]), first
+        while done < len(passages):
+            rest = passages[done:]
+            if enough(output, rest):
+                break
+            step = 1 if self.windows_alone else len(rest)
+            output, done = output.merge(self.read(question, rest[:step])), done + step
+        return output
 
     def clip_question(self, question: str) -> str:
         """Keep at most max_question_tokens tokens so a huge question cannot crowd out the passage."""

@@ -539,16 +539,20 @@ def adaptive_report(asked: list[Asked], weights: np.ndarray, coef: np.ndarray, t
         return (100 * f1 / n["answerable"], found["answerable"] / n["answerable"], found["offtopic"] / n["offtopic"],
                 read / len(asked), stopped / len(asked), changed)
 
-    def stop_early(m: int, tau: float, gap: float | None):
-        def policy(q: Asked):
-            if m >= max(q.prefixes) or m not in q.prefixes:
-                return 0, None
-            i, p = outcome(q.prefixes[m])
+    def stop_early(m: int, tau: float, gap: float | None, each: bool = False):
+        """Stop after the first m passages if settled; with `each`, also after every later one
+        (how the int8 reader, reading windows alone, reads: Reader.read_adaptively)."""
+        def settled(q: Asked, n: int) -> bool:
+            i, p = outcome(q.prefixes[n])
             if i < 0 or p < tau:
-                return 0, None
-            if gap is not None and max(q.cosines[m:], default=-1.0) >= max(q.cosines[:m]) - gap:
-                return 0, None
-            return m, q.prefixes[m]
+                return False
+            return gap is None or max(q.cosines[n:], default=-1.0) < max(q.cosines[:n]) - gap
+
+        def policy(q: Asked):
+            for n in range(m, max(q.prefixes)) if each else [m]:
+                if n in q.prefixes and n < max(q.prefixes) and settled(q, n):
+                    return n, q.prefixes[n]
+            return 0, None
         return policy
 
     lines = [f"Adaptive reading on the development questions (found threshold {threshold:.2f}; all = {K} passages):",
@@ -558,6 +562,8 @@ def adaptive_report(asked: list[Asked], weights: np.ndarray, coef: np.ndarray, t
     rows += [(f"skip passages with cosine < best - {gap}", lambda q, gap=gap: q.skips[gap]) for gap in SKIP_GAPS]
     rows += [(f"first {m}, stop if score ≥ {tau}" + (f" and cosine gap ≥ {gap}" if gap is not None else ""),
               stop_early(m, tau, gap)) for m in (1, 2, 3) for tau in (0.6, 0.7, 0.8, 0.9) for gap in (None, 0.05, 0.1)]
+    rows += [(f"first 1, then one at a time, stop if score ≥ {tau}" + (f" and cosine gap ≥ {gap}" if gap else ""),
+              stop_early(1, tau, gap, each=True)) for tau in (0.55, 0.6, 0.65, 0.7) for gap in (None, 0.02, 0.05, 0.1)]
     for name, policy in rows:
         f1, fa, fo, read, stopped, changed = evaluate(policy)
         lines.append(f"| {name} | {f1:.1f} | {fa:.2f} | {fo:.2f} | {read:.2f} | {stopped:.2f} | {changed} |")

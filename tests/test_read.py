@@ -103,6 +103,28 @@ def test_a_passage_reads_the_same_whatever_is_read_beside_it(reader, precision):
     assert [logit for *_, logit in beside] == pytest.approx([logit for *_, logit in alone], abs=1e-3)
 
 
+@pytest.mark.parametrize("precision", PRECISIONS_HERE)
+def test_adaptive_reading_stops_as_soon_as_it_is_told(reader, precision, monkeypatch):
+    from qa.read import Reader
+
+    one = Reader(reader.model_dir, precision=precision)
+    passages = [passage(f"The meeting number {i} was held in Leeds on Friday.", f"m{i}", i) for i in range(5)]
+    calls, asked = [], []
+    original = one.read
+    monkeypatch.setattr(one, "read", lambda q, ps: calls.append(len(ps)) or original(q, ps))
+
+    def enough(output, rest):  # settled once at most two passages are left unread
+        asked.append(len(rest))
+        return len(rest) <= 2
+
+    output = one.read_adaptively("Where was the meeting held?", passages, 1, enough)
+    if one.windows_alone:  # int8: one passage a step, checked after each
+        assert calls == [1, 1, 1] and asked == [4, 3, 2]
+        assert {s.passage.article.id for s in output.spans} == {"m0", "m1", "m2"}
+    else:  # batched: the others all at once
+        assert calls == [1, 4] and asked == [4]
+
+
 def test_huge_question_is_clipped(reader):
     question = "Where was the summit held? " + "blah " * 5000
     assert len(reader.tokenizer.encode(reader.clip_question(question)).ids) <= reader.max_question_tokens + 2
