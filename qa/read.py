@@ -204,10 +204,9 @@ class Reader:
         import torch
 
         n, width = batch.input_ids.shape
-        if self.windows_alone:  # one row a call, cut to its own width (rounded up as Windows.pad does)
+        if self.windows_alone:  # one row a call, cut to its own padded width
             lengths = batch.attention_mask.sum(axis=1)
-            calls = [(slice(i, i + 1), int(-(-lengths[i] // WINDOW_PAD_MULTIPLE) * WINDOW_PAD_MULTIPLE))
-                     for i in range(n)]
+            calls = [(slice(i, i + 1), padded_width(int(lengths[i]), WINDOW_PAD_MULTIPLE)) for i in range(n)]
         else:
             calls = [(slice(i, i + self.batch_size), width) for i in range(0, n, self.batch_size)]
         # Columns past a row's width are padding: never context, so their logits are never read.
@@ -237,7 +236,7 @@ class Windows:
     @classmethod
     def pad(cls, encodings: Sequence, pad_id: int, multiple: int) -> Windows:
         longest = max(len(e.ids) for e in encodings)
-        width = -(-longest // multiple) * multiple
+        width = padded_width(longest, multiple)
         shape = (len(encodings), width)
         ids, mask, types = np.full(shape, pad_id, np.int64), np.zeros(shape, np.int64), np.zeros(shape, np.int64)
         offsets, context = np.zeros((*shape, 2), np.int64), np.zeros(shape, bool)
@@ -247,6 +246,11 @@ class Windows:
             offsets[row, :n] = e.offsets
             context[row, :n] = [s == 1 for s in e.sequence_ids]
         return cls(ids, mask, types, offsets, context)
+
+
+def padded_width(length: int, multiple: int) -> int:
+    """`length` tokens rounded up to a multiple of `multiple` (the width a window is padded to)."""
+    return -(-length // multiple) * multiple
 
 
 def decode_spans(
