@@ -31,14 +31,14 @@ import logging
 import math
 import re
 import string
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Sequence
 
 from .conversation import STOPWORDS, content_stems, stem, words
 from .errors import QAError
-from .read import ReaderOutput
+from .read import ReaderOutput, unbalanced_marks
 from .records import Passage, Span, TimeWindow
 from .retrieve import day_ordinal
 from .timeframe import MONTHS
@@ -180,7 +180,9 @@ def candidates(read: ReaderOutput, passages: Sequence[Passage], window: TimeWind
                max_spans: int = MAX_SPANS) -> list[Candidate]:
     """The reader's best spans grouped by normalized answer, with their features (unscored)."""
     groups: dict[str, Candidate] = {}
+    asks_change = asks_for_change(read.question)
     for span in read.spans[:max_spans]:
+        span = narrow_change(span, asks_change)
         key = normalize_answer(span.text)
         if not key:
             continue
@@ -291,6 +293,60 @@ _MONEY_WORDS = re.compile(r"\b(?:prices?|priced|costs?|pa(?:y|ys|id|ying)|owe[sd
 # "How much did exports drop?" may want tonnes or a percentage: a change is only asked to be a number.
 _CHANGE_WORDS = re.compile(r"\b(?:rise|rose|risen|fall|fell|fallen|drop(?:ped)?|increased?|decreased?|grow|grew|grown|"
                            r"declined?|up|down)\b", re.I)
+
+
+# A change in news copy carries two figures: "fell 555 mln dlrs to 32.42 billion dlrs", "raised
+# its estimate to 7.50 dlrs a share from five dlrs", and the reader often takes both as one answer.
+# "By how much did it fall?" asks for the change, "What was the total?" for the new level. A span
+# "A to B" is narrowed only right after a verb of change, so a range ("earnings of 35 to 45 cts")
+# stays whole. Chosen on the development questions (benchmarks/dev/reuters_fit.jsonl).
+_CHANGE_VERB_BEFORE = re.compile(
+    r"\b(?:rose|rise[sn]?|fell|fall(?:s|en)?|increased?|increases|decreased?|decreases|gained?|gains|lost|"
+    r"loses?|dropped|drops?|declined?|declines|climbed|climbs?|jumped|jumps?|slipped|slips?|eased|eases?|"
+    r"grew|grows?|expanded|expands?|shrank|contracted|up|down|raised?|raises|cut|lowered|lifted|added|adds?)"
+    r"\s+(?:by\s+)?$", re.I)
+_CHANGE_TO = re.compile(r"\s+to\s+(?:a\s+(?:total|record|level)\s+(?:of\s+)?)?", re.I)  # "... to a total of 801"
+_LEVEL_FROM = re.compile(r"\s+from\s+", re.I)  # "to 7.50 dlrs a share from five dlrs": the new level, then the old
+_ARRIVED_BEFORE = re.compile(r"\b(?:to|at)\s+$|" + _CHANGE_VERB_BEFORE.pattern, re.I)
+_ASKS_CHANGE = re.compile(
+    r"\bby (?:how much|what (?:percentage|percent|pct|amount|margin))\b|"
+    r"\bhow (?:much|many) (?:higher|lower|more|less|fewer)\b|"
+    r"\bhow (?:much|many)\b.*\b(?:rise|rose|risen|fall|fell|fallen|drop|dropped|increase|increased|decrease|"
+    r"decreased|grow|grew|grown|decline|declined|gain|gained|climb|climbed|jump|jumped|lose|lost|add|added|cut|"
+    r"shrink|shrank)\b", re.I)
+
+
+def asks_for_change(question: str) -> bool:
+    """Whether the question asks by how much something changed rather than where it ended up."""
+    return bool(question) and _ASKS_CHANGE.search(question) is not None
+
+
+def narrow_change(span: Span, asks_change: bool) -> Span:
+    """The part of a two-figure change span ("555 mln dlrs to 32.42 billion dlrs") that the question
+    asks for: the change when `asks_change`, else the new level; any other span as it is (also when
+    the part would leave a bracket or quote unpartnered)."""
+    text = span.text
+    before = span.passage.chunk.text[max(0, span.start - 40):span.start]
+    part = None  # (start, end) in `text`
+    to = _CHANGE_TO.search(text)
+    if (to is not None and _CHANGE_VERB_BEFORE.search(before) and _HAS_NUMBER.search(text[:to.start()])
+            and re.search(r"\d", text[to.end():])):
+        part = (0, to.start()) if asks_change else (to.end(), to.end() + _old_level_cut(text[to.end():]))
+    elif _ARRIVED_BEFORE.search(before):  # "raised it to 7.50 dlrs a share from five dlrs"
+        cut = _old_level_cut(text)
+        if cut < len(text) and re.search(r"\d", text[:cut]):
+            part = (0, cut)
+    if part is None or unbalanced_marks(text[part[0]:part[1]]):
+        return span
+    return replace(span, start=span.start + part[0], end=span.start + part[1])
+
+
+def _old_level_cut(text: str) -> int:
+    """Where "from <old figure>" starts in `text`; its length when there is none."""
+    for m in _LEVEL_FROM.finditer(text):
+        if _HAS_NUMBER.search(text[m.end():m.end() + 20]):
+            return m.start()
+    return len(text)
 
 
 def expected_answer_type(question: str) -> str | None:

@@ -9,8 +9,8 @@ from qa.errors import QAError
 from qa.ingest import make_article
 from qa.read import ReaderOutput
 from qa.records import Chunk, Passage, Span
-from qa.selection import (CALIBRATION_FILE, FEATURES, Calibration, answer_type_match, candidates, expected_answer_type,
-                          near_question_words, reader_fingerprint)
+from qa.selection import (CALIBRATION_FILE, FEATURES, Calibration, answer_type_match, asks_for_change, candidates,
+                          expected_answer_type, narrow_change, near_question_words, reader_fingerprint)
 from qa.timeframe import time_window
 
 
@@ -118,6 +118,58 @@ def test_type_match_is_a_candidate_feature():
                         question="By what percentage was electric output up from a year earlier?")
     found = {c.key: c.features["type_match"] for c in candidates(read, [p])}
     assert found == {"4417 billion": -1.0, "32 pct": 1.0}
+
+
+@pytest.mark.parametrize("question, asks", [
+    ("How much did Canada's M-1 money supply fall this week?", True),
+    ("By how much did business loans at the major New York banks fall?", True),
+    ("By what percentage did the index rise?", True),
+    ("How many more jobs were added in March?", True),
+    ("What was the total of business loans at major U.S. banks?", False),
+    ("How many rotary rigs were active in the U.S.?", False),
+    ("To what did McAdoo raise his earnings estimate?", False),
+    ("", False),
+])
+def test_a_question_asks_for_a_change_or_a_level(question, asks):
+    assert asks_for_change(question) is asks
+
+
+@pytest.mark.parametrize("text, answer, asks_change, narrowed", [
+    # a change and the new level: the part asked for
+    ("M-1 fell 555 mln dlrs to 32.42 billion dlrs, the bank said.", "555 mln dlrs to 32.42 billion dlrs", True,
+     "555 mln dlrs"),
+    ("M-1 fell 555 mln dlrs to 32.42 billion dlrs, the bank said.", "555 mln dlrs to 32.42 billion dlrs", False,
+     "32.42 billion dlrs"),
+    ("The count rose 38 to a total of 801, Hughes said.", "38 to a total of 801", False, "801"),
+    ("The index rose 10 pct to 1,234 from 1,122 last week.", "10 pct to 1,234 from 1,122", False, "1,234"),
+    ("The index rose 10 pct to 1,234 from 1,122 last week.", "10 pct to 1,234 from 1,122", True, "10 pct"),
+    # the new level, then the old one
+    ("He raised his estimate to 7.50 dlrs a share from five dlrs.", "7.50 dlrs a share from five dlrs", False,
+     "7.50 dlrs a share"),
+    # not a change: a range, a route, a single figure
+    ("He expects earnings of 35 to 45 cts a share.", "35 to 45 cts a share", False, "35 to 45 cts a share"),
+    ("He expects earnings of 35 to 45 cts a share.", "35 to 45 cts a share", True, "35 to 45 cts a share"),
+    ("Flights rose from London to Paris.", "London to Paris", False, "London to Paris"),
+    ("Exports fell 12 pct in March.", "12 pct", True, "12 pct"),
+    # a part that would leave a bracket without its partner: the span stays whole
+    ("Output rose 5 pct (or 3 mln to 10 mln tonnes).", "5 pct (or 3 mln to 10 mln tonnes)", True,
+     "5 pct (or 3 mln to 10 mln tonnes)"),
+])
+def test_a_two_figure_change_is_narrowed_to_the_figure_asked_for(text, answer, asks_change, narrowed):
+    p = passage(text, "a", 0)
+    result = narrow_change(span(p, answer, 5.0), asks_change)
+    assert result.text == narrowed
+    assert p.chunk.text[result.start:result.end] == narrowed  # offsets still point into the passage (highlighting)
+    assert result.logit == 5.0
+
+
+def test_candidates_answer_the_figure_the_question_asks_for():
+    text = "Business loans fell 222 mln dlrs to 64.05 billion dlrs in the week, the Fed said."
+    p = passage(text, "fed", 0)
+    for question, key in (("By how much did business loans fall this week?", "222 mln dlrs"),
+                          ("What was the total of business loans this week?", "6405 billion dlrs")):
+        read = ReaderOutput([span(p, "222 mln dlrs to 64.05 billion dlrs", 6.0)], {p.chunk.id: 0.3}, question=question)
+        assert [c.key for c in candidates(read, [p])] == [key]
 
 
 def test_time_features():
