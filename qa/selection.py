@@ -303,7 +303,9 @@ _CHANGE_WORDS = re.compile(r"\b(?:rise|rose|risen|fall|fell|fallen|drop(?:ped)?|
 _CHANGE_VERB_BEFORE = re.compile(
     r"\b(?:rose|rise[sn]?|fell|fall(?:s|en)?|increased?|increases|decreased?|decreases|gained?|gains|lost|"
     r"loses?|dropped|drops?|declined?|declines|climbed|climbs?|jumped|jumps?|slipped|slips?|eased|eases?|"
-    r"grew|grows?|expanded|expands?|shrank|contracted|up|down|raised?|raises|cut|lowered|lifted|added|adds?)"
+    r"grew|grows?|expanded|expands?|shrank|contracted|up|down|raised?|raises|cut|lowered|lifted|added|adds?|"
+    r"rising|falling|increasing|decreasing|gaining|losing|dropping|declining|climbing|jumping|slipping|easing|"
+    r"growing|expanding|shrinking|raising|cutting|lowering|lifting|adding)"
     r"\s+(?:by\s+)?$", re.I)
 _CHANGE_TO = re.compile(r"\s+to\s+(?:a\s+(?:total|record|level)\s+(?:of\s+)?)?", re.I)  # "... to a total of 801"
 _LEVEL_FROM = re.compile(r"\s+from\s+", re.I)  # "to 7.50 dlrs a share from five dlrs": the new level, then the old
@@ -323,8 +325,9 @@ def asks_for_change(question: str) -> bool:
 
 def narrow_change(span: Span, asks_change: bool) -> Span:
     """The part of a two-figure change span ("555 mln dlrs to 32.42 billion dlrs") that the question
-    asks for: the change when `asks_change`, else the new level; any other span as it is (also when
-    the part would leave a bracket or quote unpartnered)."""
+    asks for: the change when `asks_change`, else the new level; a span opening with a figure also
+    loses what the figure is compared with ("213 mln dlrs, or 1.38 dlrs a share" -> "213 mln dlrs").
+    Any other span as it is (also when the part would leave a bracket or quote unpartnered)."""
     text = span.text
     before = span.passage.chunk.text[max(0, span.start - 40):span.start]
     part = None  # (start, end) in `text`
@@ -336,9 +339,31 @@ def narrow_change(span: Span, asks_change: bool) -> Span:
         cut = _old_level_cut(text)
         if cut < len(text) and re.search(r"\d", text[:cut]):
             part = (0, cut)
-    if part is None or unbalanced_marks(text[part[0]:part[1]]):
+    if part is None:
+        part = (0, len(text))
+    part = (part[0], part[0] + _comparison_cut(text[part[0]:part[1]]))
+    if part == (0, len(text)) or unbalanced_marks(text[part[0]:part[1]]):
         return span
     return replace(span, start=span.start + part[0], end=span.start + part[1])
+
+
+# A figure followed by what it is compared with: "213 mln dlrs, or 1.38 dlrs a share", "about 120,000 to
+# 125,000 head versus 130,000 week ago", "9.8 pct from year-ago levels", "632,000 tonnes, increasing to
+# 640,000". Only a span that opens with its figure is cut, so "Smith, the chairman" stays whole.
+_OPENS_WITH_FIGURE = re.compile(rf"^(?:(?:about|around|some|nearly|almost|over|under|more than|less than|a record|"
+                                rf"a total of|an estimated|up to|[$£€¥]|[A-Z]{{1,3}}\$)\s*)?"
+                                rf"(?:\d[\d,.]*+(?:-\d[\d/]*+)?+|(?:{_NUMBER_WORDS})\b)(?!-[A-Za-z])", re.I)
+_COMPARISON = re.compile(r",\s+|\s+(?:versus|vs\.?|against|compared\s+(?:with|to)|from)\s+", re.I)
+
+
+def _comparison_cut(text: str) -> int:
+    """Where a comparison clause after the opening figure of `text` starts; its length when none."""
+    if not _OPENS_WITH_FIGURE.search(text):
+        return len(text)
+    for m in _COMPARISON.finditer(text):
+        if m.start() > 0:
+            return m.start()
+    return len(text)
 
 
 def _old_level_cut(text: str) -> int:

@@ -151,9 +151,25 @@ def test_a_question_asks_for_a_change_or_a_level(question, asks):
     ("He expects earnings of 35 to 45 cts a share.", "35 to 45 cts a share", True, "35 to 45 cts a share"),
     ("Flights rose from London to Paris.", "London to Paris", False, "London to Paris"),
     ("Exports fell 12 pct in March.", "12 pct", True, "12 pct"),
+    ("The number of rigs dropping by five to 761, Hughes said.", "five to 761", False, "761"),
+    # a figure, then what it is compared with: the figure
+    ("May earned 213 mln dlrs, or 1.38 dlrs a share, in the quarter.", "213 mln dlrs, or 1.38 dlrs a share", False,
+     "213 mln dlrs"),
+    ("Slaughter is put at about 120,000 to 125,000 head versus 130,000 week ago.",
+     "about 120,000 to 125,000 head versus 130,000 week ago", False, "about 120,000 to 125,000 head"),
+    ("Output declined 9.8 pct from year-ago levels.", "9.8 pct from year-ago levels", True, "9.8 pct"),
+    ("Output was 8.36 mln bpd, down 8.1 pct.", "8.36 mln bpd, down 8.1 pct", False, "8.36 mln bpd"),
+    # ... but only a span that opens with its figure, not a hyphenated word or a name
+    ("It offered a 28-day securities repurchase agreement, offering banks funds.",
+     "28-day securities repurchase agreement, offering banks funds", False,
+     "28-day securities repurchase agreement, offering banks funds"),
+    ("The bid came from David Smith, the chairman.", "David Smith, the chairman", False, "David Smith, the chairman"),
+    ("Exports were 15,000 tonnes in March.", "15,000 tonnes", False, "15,000 tonnes"),
     # a part that would leave a bracket without its partner: the span stays whole
     ("Output rose 5 pct (or 3 mln to 10 mln tonnes).", "5 pct (or 3 mln to 10 mln tonnes)", True,
      "5 pct (or 3 mln to 10 mln tonnes)"),
+    ("Sales were 12 mln dlrs (a record, up 5 pct).", "12 mln dlrs (a record, up 5 pct)", False,
+     "12 mln dlrs (a record, up 5 pct)"),
 ])
 def test_a_two_figure_change_is_narrowed_to_the_figure_asked_for(text, answer, asks_change, narrowed):
     p = passage(text, "a", 0)
