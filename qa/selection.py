@@ -181,8 +181,11 @@ def candidates(read: ReaderOutput, passages: Sequence[Passage], window: TimeWind
     """The reader's best spans grouped by normalized answer, with their features (unscored)."""
     groups: dict[str, Candidate] = {}
     asks_change = asks_for_change(read.question)
+    wanted = expected_answer_type(read.question)
     for span in read.spans[:max_spans]:
         span = narrow_change(span, asks_change)
+        if wanted == "money":
+            span = narrow_to_money(span)
         key = normalize_answer(span.text)
         if not key:
             continue
@@ -197,7 +200,6 @@ def candidates(read: ReaderOutput, passages: Sequence[Passage], window: TimeWind
     window_miss = float(dated_window and not any(window.contains(p.article.published) for p in passages))
     question_level = {"max_cosine": max(cosines) if cosines else 0.0, "window_miss": window_miss}
     question_words = content_stems(read.question) - QUESTION_WORDS
-    wanted = expected_answer_type(read.question)
     passage_words: dict[int, dict] = {}  # chunk id → where each question word occurs in it
     for c in groups.values():
         best = c.best
@@ -372,6 +374,37 @@ def _old_level_cut(text: str) -> int:
         if _HAS_NUMBER.search(text[m.end():m.end() + 20]):
             return m.start()
     return len(text)
+
+
+# One amount of money with its unit: "160 mln dlrs", "$1.75bn", "HK$327m", "203.40 dlrs a tonne".
+_MONEY_FIGURE = re.compile(
+    rf"(?:[$£€¥]|\b[A-Z]{{1,3}}\$)?\s?(?:\d[\d,.]*\d|\d|\b(?:{_NUMBER_WORDS})\b)"
+    r"(?:[-\s]?(?:mln|million|billion|bln|bn|trillion|m)\b)?"
+    r"(?:[-\s]?(?:dlrs?|dollars?|cts|cents|stg|sterling|pounds|yen|marks|francs|guilders|ecus)\b)?"
+    r"(?:\s+(?:a|per)\s+(?:share|tonne|ton|barrel|ounce))?", re.I)
+
+
+_RANGE_BEFORE = re.compile(rf"(?:\d|\b(?:{_NUMBER_WORDS}))\s*(?:mln|million|billion|bln|bn)?\s*(?:to|-|and|or)\s*$", re.I)
+_QUALIFIER_BEFORE = re.compile(r"\b(?:about|around|nearly|almost|some|roughly|approximately|more than|less than|"
+                               r"over|under|up to|an estimated|a record)\s+$", re.I)
+
+
+def narrow_to_money(span: Span) -> Span:
+    """Where the question asks for an amount of money and the span holds exactly one, with other words
+    around it ("Pepsico Inc <PEP> for 160 mln dlrs", "25,000 tonnes U.S. soybeans today at 203.40
+    dlrs"), the amount; any other span as it is."""
+    amounts = [m for m in _MONEY_FIGURE.finditer(span.text) if _HAS_MONEY.search(m.group())]
+    if len(amounts) != 1:
+        return span
+    start, end = amounts[0].span()
+    start += len(span.text[start:end]) - len(span.text[start:end].lstrip())
+    if _RANGE_BEFORE.search(span.text[:start]):  # "35 to 45 cts a share" stays a range
+        return span
+    if qualifier := _QUALIFIER_BEFORE.search(span.text[:start]):  # "about 50 mln dlrs" keeps its "about"
+        start = qualifier.start()
+    if (start, end) == (0, len(span.text)):  # (an amount holds no bracket or quote to leave unpartnered)
+        return span
+    return replace(span, start=span.start + start, end=span.start + end)
 
 
 def expected_answer_type(question: str) -> str | None:

@@ -10,7 +10,7 @@ from qa.ingest import make_article
 from qa.read import ReaderOutput
 from qa.records import Chunk, Passage, Span
 from qa.selection import (CALIBRATION_FILE, FEATURES, Calibration, answer_type_match, asks_for_change, candidates,
-                          expected_answer_type, narrow_change, near_question_words, reader_fingerprint)
+                          expected_answer_type, narrow_change, narrow_to_money, near_question_words, reader_fingerprint)
 from qa.timeframe import time_window
 
 
@@ -177,6 +177,37 @@ def test_a_two_figure_change_is_narrowed_to_the_figure_asked_for(text, answer, a
     assert result.text == narrowed
     assert p.chunk.text[result.start:result.end] == narrowed  # offsets still point into the passage (highlighting)
     assert result.logit == 5.0
+
+
+@pytest.mark.parametrize("answer, narrowed", [
+    # the one amount of money in a longer span
+    ("Pepsico Inc <PEP> for 160 mln dlrs", "160 mln dlrs"),
+    ("25,000 tonnes U.S. soybeans today at 203.40 dlrs", "203.40 dlrs"),
+    ("15 pct increase in earnings per share to 7.42 dlrs", "7.42 dlrs"),
+    ("the Chinese firm agreed to pay $1.75bn in cash", "$1.75bn"),
+    # ... with its qualifier
+    ("annual sales of more than two billion dlrs", "more than two billion dlrs"),
+    # left alone: an amount alone, a range, two amounts, no amount
+    ("160 mln dlrs", "160 mln dlrs"),
+    ("35 to 45 cts a share", "35 to 45 cts a share"),
+    ("10 mln dlrs, or 19 dlrs a share", "10 mln dlrs, or 19 dlrs a share"),
+    ("Allegheny Beverage Corp", "Allegheny Beverage Corp"),
+    # an amount never holds a bracket or quote, so the cut leaves none unpartnered
+    ("(for 160 mln dlrs)", "160 mln dlrs"),
+])
+def test_a_money_question_gets_the_amount_from_a_longer_span(answer, narrowed):
+    p = passage(f"Reuters reported that {answer} on Tuesday.", "m", 0)
+    result = narrow_to_money(span(p, answer, 4.0))
+    assert result.text == narrowed
+    assert p.chunk.text[result.start:result.end] == narrowed
+
+
+def test_candidates_narrow_to_the_amount_only_for_money_questions():
+    p = passage("Pepsico Inc <PEP> for 160 mln dlrs, the company said.", "pep", 0)
+    for question, key in (("What did Pepsico pay for the unit?", "160 mln dlrs"),
+                          ("Who bought the unit?", "pepsico inc pep for 160 mln dlrs")):
+        read = ReaderOutput([span(p, "Pepsico Inc <PEP> for 160 mln dlrs", 6.0)], {p.chunk.id: 0.3}, question=question)
+        assert [c.key for c in candidates(read, [p])] == [key]
 
 
 def test_candidates_answer_the_figure_the_question_asks_for():
