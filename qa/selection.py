@@ -332,7 +332,7 @@ def narrow_change(span: Span, asks_change: bool) -> Span:
     Any other span as it is (also when the part would leave a bracket or quote unpartnered)."""
     text = span.text
     before = span.passage.chunk.text[max(0, span.start - 40):span.start]
-    part = None  # (start, end) in `text`
+    part = (0, len(text))  # (start, end) in `text`
     to = _CHANGE_TO.search(text)
     if (to is not None and _CHANGE_VERB_BEFORE.search(before) and _HAS_NUMBER.search(text[:to.start()])
             and re.search(r"\d", text[to.end():])):
@@ -341,8 +341,6 @@ def narrow_change(span: Span, asks_change: bool) -> Span:
         cut = _old_level_cut(text)
         if cut < len(text) and re.search(r"\d", text[:cut]):
             part = (0, cut)
-    if part is None:
-        part = (0, len(text))
     part = (part[0], part[0] + _comparison_cut(text[part[0]:part[1]]))
     if part == (0, len(text)) or unbalanced_marks(text[part[0]:part[1]]):
         return span
@@ -352,8 +350,9 @@ def narrow_change(span: Span, asks_change: bool) -> Span:
 # A figure followed by what it is compared with: "213 mln dlrs, or 1.38 dlrs a share", "about 120,000 to
 # 125,000 head versus 130,000 week ago", "9.8 pct from year-ago levels", "632,000 tonnes, increasing to
 # 640,000". Only a span that opens with its figure is cut, so "Smith, the chairman" stays whole.
-_OPENS_WITH_FIGURE = re.compile(rf"^(?:(?:about|around|some|nearly|almost|over|under|more than|less than|a record|"
-                                rf"a total of|an estimated|up to|[$£€¥]|[A-Z]{{1,3}}\$)\s*)?"
+_FIGURE_QUALIFIERS = "about|around|some|nearly|almost|over|under|more than|less than|a record|an estimated|up to"
+_SCALES = "mln|million|billion|bln|bn"
+_OPENS_WITH_FIGURE = re.compile(rf"^(?:(?:{_FIGURE_QUALIFIERS}|a total of|[$£€¥]|[A-Z]{{1,3}}\$)\s*)?"
                                 rf"(?:\d[\d,.]*+(?:-\d[\d/]*+)?+|(?:{_NUMBER_WORDS})\b)(?!-[A-Za-z])", re.I)
 _COMPARISON = re.compile(r",\s+|\s+(?:versus|vs\.?|against|compared\s+(?:with|to)|from)\s+", re.I)
 
@@ -379,14 +378,11 @@ def _old_level_cut(text: str) -> int:
 # One amount of money with its unit: "160 mln dlrs", "$1.75bn", "HK$327m", "203.40 dlrs a tonne".
 _MONEY_FIGURE = re.compile(
     rf"(?:[$£€¥]|\b[A-Z]{{1,3}}\$)?\s?(?:\d[\d,.]*\d|\d|\b(?:{_NUMBER_WORDS})\b)"
-    r"(?:[-\s]?(?:mln|million|billion|bln|bn|trillion|m)\b)?"
+    rf"(?:[-\s]?(?:{_SCALES}|trillion|m)\b)?"
     r"(?:[-\s]?(?:dlrs?|dollars?|cts|cents|stg|sterling|pounds|yen|marks|francs|guilders|ecus)\b)?"
     r"(?:\s+(?:a|per)\s+(?:share|tonne|ton|barrel|ounce))?", re.I)
-
-
-_RANGE_BEFORE = re.compile(rf"(?:\d|\b(?:{_NUMBER_WORDS}))\s*(?:mln|million|billion|bln|bn)?\s*(?:to|-|and|or)\s*$", re.I)
-_QUALIFIER_BEFORE = re.compile(r"\b(?:about|around|nearly|almost|some|roughly|approximately|more than|less than|"
-                               r"over|under|up to|an estimated|a record)\s+$", re.I)
+_RANGE_BEFORE = re.compile(rf"(?:\d|\b(?:{_NUMBER_WORDS}))\s*(?:{_SCALES})?\s*(?:to|-|and|or)\s*$", re.I)
+_QUALIFIER_BEFORE = re.compile(rf"\b(?:{_FIGURE_QUALIFIERS}|roughly|approximately)\s+$", re.I)
 
 
 def narrow_to_money(span: Span) -> Span:
