@@ -67,7 +67,8 @@ FEATURES = (
     "near",  # the question's words close to the answer in its passage (see near_question_words)
     "max_cosine",  # best dense cosine of any passage read (question level: is the index about this at all?)
     "window_miss",  # the question names a time window and no passage read is in it (question level)
-    "type_match",  # +1 / -1: the answer is / is not the kind the question asks for (see answer_type_match); 0: unknown
+    "type_match",  # +1 / -1: the answer is / is not the kind the question asks for; 0: unknown (answer_type_match,
+    #                per_share_match, money_role_match)
 )
 # What the calibrated score is computed from: the selection score, its lead over the best other
 # candidate (capped at MAX_LEAD), and candidate features (FEATURES).
@@ -182,10 +183,14 @@ def candidates(read: ReaderOutput, passages: Sequence[Passage], window: TimeWind
     groups: dict[str, Candidate] = {}
     asks_change = asks_for_change(read.question)
     wanted = expected_answer_type(read.question)
+    per_share = wanted == "money" and _ASKS_PER_SHARE.search(read.question) is not None
+    money_role = next(iter(money_roles(read.question)), None) if wanted == "money" else None
     for span in read.spans[:max_spans]:
         span = narrow_change(span, asks_change)
         if wanted == "money":
             span = narrow_to_money(span)
+        if wanted in _AMOUNT_TYPES:
+            span = narrow_to_measure(span)
         key = normalize_answer(span.text)
         if not key:
             continue
@@ -219,7 +224,8 @@ def candidates(read: ReaderOutput, passages: Sequence[Passage], window: TimeWind
             "recency": _recency(c.spans, newest) if window is not None and window.recency else 0.0,
             "length": math.log1p(len(c.text.split())),
             "near": max(near_question_words(question_words, s, passage_words) for s in c.spans),
-            "type_match": answer_type_match(wanted, c.text),
+            "type_match": money_role_match(money_role, c.best,
+                                           per_share_match(per_share, c.text, answer_type_match(wanted, c.text))),
             **question_level,
         }
     return list(groups.values())
@@ -367,6 +373,26 @@ def _comparison_cut(text: str) -> int:
     return len(text)
 
 
+# A figure and its unit, then what it is of or when: "1,900 tonnes of tin in calendar 1987", "68.72
+# points in the week ended March 5", "around two pct last year". For a question asking for an amount
+# the figure and unit answer it; "per day" and "a share" stay. "99.00 pct for an effective yield" stays
+# whole: after "for" comes as often the purpose as the thing measured (chosen on reuters_fit.jsonl).
+_AMOUNT_TYPES = frozenset({"money", "number", "count", "percent"})
+_MEASURE = re.compile(rf"{_OPENS_WITH_FIGURE.pattern}(?:\s+(?:{_SCALES}))?\s*"
+                      r"(?!(?:of|in|on|for|to|and|or|from|at|a|an|the)\b)[^\W\d]\S*"
+                      r"(?:\s+(?:a|per)\s+(?:\d[\d,.]*\s+)?[^\W\d]+)?", re.I)
+_AFTER_MEASURE = re.compile(r"\s+(?:of|in|during|last|this|next|since)\b", re.I)
+
+
+def narrow_to_measure(span: Span) -> Span:
+    """A span opening with a figure and its unit ("1,900 tonnes of tin in calendar 1987") narrowed to
+    them when what follows says what it is of or when; any other span as it is."""
+    m = _MEASURE.match(span.text)
+    if m is None or m.end() == len(span.text) or not _AFTER_MEASURE.match(span.text, m.end()):
+        return span
+    return replace(span, end=span.start + m.end())
+
+
 def _old_level_cut(text: str) -> int:
     """Where "from <old figure>" starts in `text`; its length when there is none."""
     for m in _LEVEL_FROM.finditer(text):
@@ -383,6 +409,47 @@ _MONEY_FIGURE = re.compile(
     r"(?:\s+(?:a|per)\s+(?:share|tonne|ton|barrel|ounce))?", re.I)
 _RANGE_BEFORE = re.compile(rf"(?:\d|\b(?:{_NUMBER_WORDS}))\s*(?:{_SCALES})?\s*(?:to|-|and|or)\s*$", re.I)
 _QUALIFIER_BEFORE = re.compile(rf"\b(?:{_FIGURE_QUALIFIERS}|roughly|approximately)\s+$", re.I)
+
+
+# "What price per share …?" is not answered by a total ("4.1 mln shares", "8.2 mln dlrs").
+_ASKS_PER_SHARE = re.compile(r"\b(?:per|a|each)[- ]share\b", re.I)
+_SCALED = re.compile(rf"\b(?:{_SCALES}|trillion)\b|\d(?:m|bn)\b", re.I)
+
+
+def per_share_match(per_share: bool, answer: str, type_match: float) -> float:
+    """The answer-type match, -1 for a total where the question asks for an amount per share."""
+    return -1.0 if per_share and _SCALED.search(answer) else type_match
+
+
+# What an amount of money is: a company's profit, its sales, a price paid, its assets. "How much did
+# Lenovo agree to pay?" is not answered by "its profit was HK$327m", nor "What were Tonka's net
+# earnings?" by "revenues of 125.4 mln dlrs". The word for it stands near the amount, in its sentence.
+_MONEY_ROLES = (
+    ("profit", re.compile(r"\b(?:net|profits?|earn(?:s|ed|ings?)?|income|loss(?:es)?|lost)\b", re.I)),
+    ("sales", re.compile(r"\b(?:revenues?|revs|sales|turnover)\b", re.I)),
+    ("price", re.compile(r"\b(?:pa(?:y|ys|id|ying)|prices?|priced|costs?|bid|offer(?:s|ed|ing)?|acqui(?:re|red|sition)|"
+                         r"purchased?|buy(?:s|ing)?|bought|s[eo]ll?|sold|worth|valued?)\b", re.I)),
+    ("assets", re.compile(r"\bassets\b", re.I)),
+)
+_ROLE_REACH = 50  # characters around the amount where its role word counts
+
+
+def money_roles(text: str) -> list[str]:
+    """The money roles `text` names, in the order they first occur."""
+    found = sorted((m.start(), role) for role, pattern in _MONEY_ROLES if (m := pattern.search(text)))
+    return [role for _, role in found]
+
+
+def money_role_match(role: str | None, span: Span, type_match: float) -> float:
+    """The answer-type match, -1 when the question asks for one kind of amount (`role`) and the words
+    right around the answer, in its sentence, name only another kind."""
+    if role is None or type_match < 0:
+        return type_match
+    text = span.passage.chunk.text
+    before = re.split(r"[.;]\s", text[max(0, span.start - _ROLE_REACH):span.start])[-1]
+    after = re.split(r"[.;]\s", text[span.end:span.end + _ROLE_REACH])[0]
+    near = set(money_roles(before)) | set(money_roles(after))
+    return -1.0 if near and role not in near else type_match
 
 
 def narrow_to_money(span: Span) -> Span:

@@ -10,7 +10,8 @@ from qa.ingest import make_article
 from qa.read import ReaderOutput
 from qa.records import Chunk, Passage, Span
 from qa.selection import (CALIBRATION_FILE, FEATURES, Calibration, answer_type_match, asks_for_change, candidates,
-                          expected_answer_type, narrow_change, narrow_to_money, near_question_words, reader_fingerprint)
+                          expected_answer_type, narrow_change, narrow_to_measure, narrow_to_money,
+                          near_question_words, reader_fingerprint)
 from qa.timeframe import time_window
 
 
@@ -217,6 +218,58 @@ def test_candidates_answer_the_figure_the_question_asks_for():
                           ("What was the total of business loans this week?", "6405 billion dlrs")):
         read = ReaderOutput([span(p, "222 mln dlrs to 64.05 billion dlrs", 6.0)], {p.chunk.id: 0.3}, question=question)
         assert [c.key for c in candidates(read, [p])] == [key]
+
+
+@pytest.mark.parametrize("answer, narrowed", [
+    ("1,900 tonnes of tin in calendar 1987", "1,900 tonnes"),
+    ("around two pct last year", "around two pct"),
+    ("2.6 mln barrels per day in March", "2.6 mln barrels per day"),
+    ("56 pct of the fully diluted shares", "56 pct"),
+    # left alone: nothing after the unit that says of what or when, a range, no unit, no opening figure
+    ("6.5 billion marks", "6.5 billion marks"),
+    ("100 mln to 150 mln dlrs", "100 mln to 150 mln dlrs"),
+    ("99.00 pct for an effective yield", "99.00 pct for an effective yield"),
+    ("one of the largest banks", "one of the largest banks"),
+    ("the Bank of Japan", "the Bank of Japan"),
+])
+def test_an_amount_question_gets_the_figure_and_its_unit(answer, narrowed):
+    p = passage(f"Officials said {answer}, traders noted.", "t", 0)
+    result = narrow_to_measure(span(p, answer, 4.0))
+    assert result.text == narrowed
+    assert p.chunk.text[result.start:result.end] == narrowed
+
+
+def test_candidates_narrow_to_the_measure_only_for_amount_questions():
+    p = passage("Zaire expects to produce 1,900 tonnes of tin in calendar 1987.", "tin", 0)
+    for question, key in (("How much tin will Zaire produce in 1987?", "1900 tonnes"),
+                          ("What does Zaire expect?", "1900 tonnes of tin in calendar 1987")):
+        read = ReaderOutput([span(p, "1,900 tonnes of tin in calendar 1987", 6.0)], {p.chunk.id: 0.3}, question=question)
+        assert [c.key for c in candidates(read, [p])] == [key]
+
+
+def type_matches(text, question, answers):
+    p = passage(text, "r", 0)
+    read = ReaderOutput([span(p, a, 5.0) for a in answers], {p.chunk.id: 0.3}, question=question)
+    return {c.text: c.features["type_match"] for c in candidates(read, [p])}
+
+
+def test_a_per_share_question_is_not_answered_by_a_total():
+    text = "Dixons offered 90.25 dlrs a share for the 4.1 mln shares, or 370 mln dlrs in all."
+    assert type_matches(text, "What price per share did Dixons offer?", ["90.25 dlrs", "370 mln dlrs"]) == {
+        "90.25 dlrs": 1.0, "370 mln dlrs": -1.0}
+    assert type_matches(text, "How much did Dixons offer?", ["90.25 dlrs", "370 mln dlrs"]) == {
+        "90.25 dlrs": 1.0, "370 mln dlrs": 1.0}
+
+
+@pytest.mark.parametrize("question, profit, price", [
+    ("How much did Lenovo agree to pay IBM for its PC division?", -1.0, 1.0),
+    ("What was Lenovo's profit for the quarter?", 1.0, -1.0),
+    ("How much does Lenovo have?", 1.0, 1.0),  # the question names no kind of amount
+])
+def test_a_money_question_is_not_answered_by_another_kind_of_amount(question, profit, price):
+    text = ("Lenovo's profit for the three months was HK$327m. Separately, the firm will pay $1.75bn for "
+            "IBM's PC unit.")
+    assert type_matches(text, question, ["HK$327m", "$1.75bn"]) == {"HK$327m": profit, "$1.75bn": price}
 
 
 def test_time_features():
