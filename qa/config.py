@@ -51,6 +51,9 @@ class Settings:
     read_first: int = 1
     read_stop_score: float = 0.7
     read_stop_gap: float = 0.05
+    # Focused reading: the reader reads, of each passage, the `read_sentences` consecutive sentences
+    # that share the most content words with the question (0: the whole passage). See docs/answers.md.
+    read_sentences: int = 0
     # Server.
     host: str = "127.0.0.1"
     port: int = 7860

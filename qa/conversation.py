@@ -45,6 +45,9 @@ STOPWORDS = frozenset(
     """.split()
 )
 
+# Words that say what kind of answer is wanted, not what it is about ("how much", "how many").
+QUESTION_WORDS = frozenset({"much", "many", "long", "far", "old"})
+
 
 def stem(word: str) -> str:
     """A light suffix stripper ("ministers" → "minister", "talks" → "talk"): enough to match a question's

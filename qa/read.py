@@ -26,6 +26,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from .chunk import sentence_spans
+from .conversation import QUESTION_WORDS, content_stems
 from .errors import ModelNotFound
 from .records import Passage, Span
 
@@ -81,6 +83,7 @@ class Reader:
         batch_size: int = 16,
         spans_per_window: int = 10,
         precision: str = "auto",
+        focus_sentences: int = 0,
     ):
         self.model_dir = Path(model_dir)
         if not (self.model_dir / "config.json").is_file():
@@ -92,13 +95,16 @@ class Reader:
         self.batch_size = batch_size
         self.spans_per_window = spans_per_window
         self.precision = precision
+        if focus_sentences < 0:
+            raise ValueError(f"focus_sentences (QA_READ_SENTENCES) must be 0 or more, got {focus_sentences}")
+        self.focus_sentences = focus_sentences
 
     @classmethod
     def from_settings(cls, settings) -> Reader:
         s = settings
         return cls(
             s.reader_dir, s.max_seq_len, s.doc_stride, s.max_answer_tokens, s.max_question_tokens,
-            precision=s.precision,
+            precision=s.precision, focus_sentences=s.read_sentences,
         )
 
     @cached_property
@@ -154,7 +160,9 @@ class Reader:
         if not passages:
             return ReaderOutput([], {})
         question = self.clip_question(question)
-        encodings = self.window_tokenizer.encode_batch([(question, p.chunk.text) for p in passages])
+        stems = content_stems(question) - QUESTION_WORDS
+        focus = [focus_sentences(stems, p.chunk.text, self.focus_sentences) for p in passages]
+        encodings = self.window_tokenizer.encode_batch([(question, p.chunk.text[a:b]) for p, (a, b) in zip(passages, focus)])
         windows = [(i, window) for i, e in enumerate(encodings) for window in (e, *e.overflowing)]
         batch = Windows.pad([window for _, window in windows], self.pad_id, WINDOW_PAD_MULTIPLE)
         start_logits, end_logits = self._logits(batch)
@@ -168,8 +176,9 @@ class Reader:
             )
             chunk_id = passage.chunk.id
             null_scores[chunk_id] = min(_calibrate(null), null_scores.get(chunk_id, 1.0))
+            shift = focus[i][0]  # the reader's offsets are in the focused part of the passage
             for s, e, logit in spans:
-                repaired = repair_span(passage.chunk.text, s, e)
+                repaired = repair_span(passage.chunk.text, s + shift, e + shift)
                 if repaired is not None:
                     candidates.append(Span(passage, *repaired, _calibrate(logit), logit=logit, null_logit=null))
         start_log_z, end_log_z = _log_partitions(start_logits, end_logits, batch.context)
@@ -246,6 +255,21 @@ class Windows:
             offsets[row, :n] = e.offsets
             context[row, :n] = [s == 1 for s in e.sequence_ids]
         return cls(ids, mask, types, offsets, context)
+
+
+def focus_sentences(question_stems: set[str], text: str, sentences: int) -> tuple[int, int]:
+    """(start, end) in `text` of the `sentences` consecutive sentences that share the most content
+    words with the question (the earliest of equals); all of `text` when `sentences` is 0 or the
+    text has no more. The reader's cost grows with the tokens it reads, and the answer is nearly
+    always beside the question's words (the `near` feature of qa.selection)."""
+    if sentences <= 0:
+        return 0, len(text)
+    spans = sentence_spans(text)
+    if len(spans) <= sentences:
+        return 0, len(text)
+    shared = [len(question_stems & content_stems(text[a:b])) for a, b in spans]
+    best = max(range(len(spans) - sentences + 1), key=lambda i: (sum(shared[i:i + sentences]), -i))
+    return spans[best][0], spans[best + sentences - 1][1]
 
 
 def padded_width(length: int, multiple: int) -> int:

@@ -36,7 +36,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Sequence
 
-from .conversation import STOPWORDS, content_stems, stem, words
+from .conversation import QUESTION_WORDS, STOPWORDS, content_stems, stem, words
 from .errors import QAError
 from .read import ReaderOutput, unbalanced_marks
 from .records import Passage, Span, TimeWindow
@@ -46,8 +46,6 @@ from .timeframe import MONTHS
 log = logging.getLogger("qa.selection")
 
 CALIBRATION_FILE = "calibration.json"
-# Words that say what kind of answer is wanted, not what it is about ("how much", "how many").
-QUESTION_WORDS = frozenset({"much", "many", "long", "far", "old"})
 MAX_SPANS = 40  # best spans considered (of 10 per window): later ones never win
 MAX_LEAD = 5.0  # a candidate's lead over the runner-up counts up to this (an only candidate has it)
 RECENCY_DAYS = 7.0  # with a recency preference, a candidate a week older than the newest passage scores 1/e

@@ -3,7 +3,8 @@ import pytest
 
 from qa.ingest import make_article
 from qa.models.int8 import int8_linear_works
-from qa.read import decode_spans, merge_overlapping
+from qa.conversation import content_stems
+from qa.read import Reader, decode_spans, focus_sentences, merge_overlapping
 from qa.records import Chunk, Passage, Span
 
 
@@ -68,6 +69,31 @@ def test_reader_answers_from_the_right_passage(reader):
 def test_reader_says_no_answer_for_unrelated_question(reader):
     out = reader.read("What is the capital of Peru?", [passage("The storm closed thirty schools on Friday.")])
     assert not out.best_is_answer()
+
+
+FOCUS_TEXT = ("The storm closed thirty schools on Friday. Roads were flooded across the county. "
+              "In June, the two leaders held a summit in Singapore. North Korea pledged to stop its programme. "
+              "Markets rose on the news.")
+
+
+@pytest.mark.parametrize("sentences, expected", [
+    (0, FOCUS_TEXT),  # off: the whole passage
+    (1, "In June, the two leaders held a summit in Singapore."),
+    (2, "Roads were flooded across the county. In June, the two leaders held a summit in Singapore."),
+    (9, FOCUS_TEXT),  # no more sentences than asked for
+])
+def test_focus_is_the_run_of_sentences_sharing_most_question_words(sentences, expected):
+    start, end = focus_sentences(content_stems("Where did the leaders hold the summit?"), FOCUS_TEXT, sentences)
+    assert FOCUS_TEXT[start:end] == expected
+
+
+def test_focused_reading_gives_offsets_in_the_whole_passage(reader):
+    focused = Reader(reader.model_dir, precision=reader.precision, focus_sentences=1)
+    p = passage(FOCUS_TEXT, "summit")
+    span = focused.read("Where did the leaders hold the summit?", [p]).spans[0]
+    assert span.text == "Singapore" and FOCUS_TEXT[span.start:span.end] == "Singapore"
+    with pytest.raises(ValueError, match="QA_READ_SENTENCES"):
+        Reader(reader.model_dir, focus_sentences=-1)
 
 
 def test_long_passage_is_read_in_strided_windows(reader):
