@@ -197,27 +197,35 @@ def test_a_two_figure_change_is_narrowed_to_the_figure_asked_for(text, answer, a
     ("(for 160 mln dlrs)", "160 mln dlrs"),
 ])
 def test_a_money_question_gets_the_amount_from_a_longer_span(answer, narrowed):
-    p = passage(f"Reuters reported that {answer} on Tuesday.", "m", 0)
-    result = narrow_to_money(span(p, answer, 4.0))
+    assert_narrowed(narrow_to_money, f"Reuters reported that {answer} on Tuesday.", answer, narrowed)
+
+
+def assert_narrowed(narrow, text, answer, narrowed):
+    """`narrow` makes the span of `answer` in `text` the span of `narrowed`, offsets included."""
+    p = passage(text, "n", 0)
+    result = narrow(span(p, answer, 4.0))
     assert result.text == narrowed
     assert p.chunk.text[result.start:result.end] == narrowed
 
 
+def candidate_keys(text, answer, question):
+    """The candidates' keys when the reader's only span in `text` is `answer`."""
+    p = passage(text, "k", 0)
+    read = ReaderOutput([span(p, answer, 6.0)], {p.chunk.id: 0.3}, question=question)
+    return [c.key for c in candidates(read, [p])]
+
+
 def test_candidates_narrow_to_the_amount_only_for_money_questions():
-    p = passage("Pepsico Inc <PEP> for 160 mln dlrs, the company said.", "pep", 0)
-    for question, key in (("What did Pepsico pay for the unit?", "160 mln dlrs"),
-                          ("Who bought the unit?", "pepsico inc pep for 160 mln dlrs")):
-        read = ReaderOutput([span(p, "Pepsico Inc <PEP> for 160 mln dlrs", 6.0)], {p.chunk.id: 0.3}, question=question)
-        assert [c.key for c in candidates(read, [p])] == [key]
+    text, answer = "Pepsico Inc <PEP> for 160 mln dlrs, the company said.", "Pepsico Inc <PEP> for 160 mln dlrs"
+    assert candidate_keys(text, answer, "What did Pepsico pay for the unit?") == ["160 mln dlrs"]
+    assert candidate_keys(text, answer, "Who bought the unit?") == ["pepsico inc pep for 160 mln dlrs"]
 
 
 def test_candidates_answer_the_figure_the_question_asks_for():
     text = "Business loans fell 222 mln dlrs to 64.05 billion dlrs in the week, the Fed said."
-    p = passage(text, "fed", 0)
-    for question, key in (("By how much did business loans fall this week?", "222 mln dlrs"),
-                          ("What was the total of business loans this week?", "6405 billion dlrs")):
-        read = ReaderOutput([span(p, "222 mln dlrs to 64.05 billion dlrs", 6.0)], {p.chunk.id: 0.3}, question=question)
-        assert [c.key for c in candidates(read, [p])] == [key]
+    answer = "222 mln dlrs to 64.05 billion dlrs"
+    assert candidate_keys(text, answer, "By how much did business loans fall this week?") == ["222 mln dlrs"]
+    assert candidate_keys(text, answer, "What was the total of business loans this week?") == ["6405 billion dlrs"]
 
 
 @pytest.mark.parametrize("answer, narrowed", [
@@ -233,18 +241,13 @@ def test_candidates_answer_the_figure_the_question_asks_for():
     ("the Bank of Japan", "the Bank of Japan"),
 ])
 def test_an_amount_question_gets_the_figure_and_its_unit(answer, narrowed):
-    p = passage(f"Officials said {answer}, traders noted.", "t", 0)
-    result = narrow_to_measure(span(p, answer, 4.0))
-    assert result.text == narrowed
-    assert p.chunk.text[result.start:result.end] == narrowed
+    assert_narrowed(narrow_to_measure, f"Officials said {answer}, traders noted.", answer, narrowed)
 
 
 def test_candidates_narrow_to_the_measure_only_for_amount_questions():
-    p = passage("Zaire expects to produce 1,900 tonnes of tin in calendar 1987.", "tin", 0)
-    for question, key in (("How much tin will Zaire produce in 1987?", "1900 tonnes"),
-                          ("What does Zaire expect?", "1900 tonnes of tin in calendar 1987")):
-        read = ReaderOutput([span(p, "1,900 tonnes of tin in calendar 1987", 6.0)], {p.chunk.id: 0.3}, question=question)
-        assert [c.key for c in candidates(read, [p])] == [key]
+    text, answer = "Zaire expects to produce 1,900 tonnes of tin in calendar 1987.", "1,900 tonnes of tin in calendar 1987"
+    assert candidate_keys(text, answer, "How much tin will Zaire produce in 1987?") == ["1900 tonnes"]
+    assert candidate_keys(text, answer, "What does Zaire expect?") == ["1900 tonnes of tin in calendar 1987"]
 
 
 def type_matches(text, question, answers):
