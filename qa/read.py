@@ -160,8 +160,11 @@ class Reader:
         if not passages:
             return ReaderOutput([], {})
         question = self.clip_question(question)
-        stems = content_stems(question) - QUESTION_WORDS
-        focus = [focus_sentences(stems, p.chunk.text, self.focus_sentences) for p in passages]
+        if self.focus_sentences:
+            stems = content_stems(question) - QUESTION_WORDS
+            focus = [focus_sentences(stems, p.chunk.text, self.focus_sentences) for p in passages]
+        else:  # the default: whole passages, no sentence splitting on the query path
+            focus = [(0, len(p.chunk.text)) for p in passages]
         encodings = self.window_tokenizer.encode_batch([(question, p.chunk.text[a:b]) for p, (a, b) in zip(passages, focus)])
         windows = [(i, window) for i, e in enumerate(encodings) for window in (e, *e.overflowing)]
         batch = Windows.pad([window for _, window in windows], self.pad_id, WINDOW_PAD_MULTIPLE)

@@ -409,6 +409,24 @@ _RANGE_BEFORE = re.compile(rf"(?:\d|\b(?:{_NUMBER_WORDS}))\s*(?:{_SCALES})?\s*(?
 _QUALIFIER_BEFORE = re.compile(rf"\b(?:{_FIGURE_QUALIFIERS}|roughly|approximately)\s+$", re.I)
 
 
+def narrow_to_money(span: Span) -> Span:
+    """Where the question asks for an amount of money and the span holds exactly one, with other words
+    around it ("Pepsico Inc <PEP> for 160 mln dlrs", "25,000 tonnes U.S. soybeans today at 203.40
+    dlrs"), the amount; any other span as it is."""
+    amounts = [m for m in _MONEY_FIGURE.finditer(span.text) if _HAS_MONEY.search(m.group())]
+    if len(amounts) != 1:
+        return span
+    start, end = amounts[0].span()
+    start += len(span.text[start:end]) - len(span.text[start:end].lstrip())
+    if _RANGE_BEFORE.search(span.text[:start]):  # "35 to 45 cts a share" stays a range
+        return span
+    if qualifier := _QUALIFIER_BEFORE.search(span.text[:start]):  # "about 50 mln dlrs" keeps its "about"
+        start = qualifier.start()
+    if (start, end) == (0, len(span.text)):  # (an amount holds no bracket or quote to leave unpartnered)
+        return span
+    return replace(span, start=span.start + start, end=span.start + end)
+
+
 # "What price per share …?" is not answered by a total ("4.1 mln shares", "8.2 mln dlrs").
 _ASKS_PER_SHARE = re.compile(r"\b(?:per|a|each)[- ]share\b", re.I)
 _SCALED = re.compile(rf"\b(?:{_SCALES}|trillion)\b|\d(?:m|bn)\b", re.I)
@@ -448,24 +466,6 @@ def money_role_match(role: str | None, span: Span, type_match: float) -> float:
     after = re.split(r"[.;]\s", text[span.end:span.end + _ROLE_REACH])[0]
     near = set(money_roles(before)) | set(money_roles(after))
     return -1.0 if near and role not in near else type_match
-
-
-def narrow_to_money(span: Span) -> Span:
-    """Where the question asks for an amount of money and the span holds exactly one, with other words
-    around it ("Pepsico Inc <PEP> for 160 mln dlrs", "25,000 tonnes U.S. soybeans today at 203.40
-    dlrs"), the amount; any other span as it is."""
-    amounts = [m for m in _MONEY_FIGURE.finditer(span.text) if _HAS_MONEY.search(m.group())]
-    if len(amounts) != 1:
-        return span
-    start, end = amounts[0].span()
-    start += len(span.text[start:end]) - len(span.text[start:end].lstrip())
-    if _RANGE_BEFORE.search(span.text[:start]):  # "35 to 45 cts a share" stays a range
-        return span
-    if qualifier := _QUALIFIER_BEFORE.search(span.text[:start]):  # "about 50 mln dlrs" keeps its "about"
-        start = qualifier.start()
-    if (start, end) == (0, len(span.text)):  # (an amount holds no bracket or quote to leave unpartnered)
-        return span
-    return replace(span, start=span.start + start, end=span.start + end)
 
 
 def expected_answer_type(question: str) -> str | None:
