@@ -58,7 +58,7 @@ class QAService:
 
     @cached_property
     def calibration(self) -> Calibration:
-        return self._calibration or Calibration.for_reader(self.reader.model_dir)
+        return self._calibration or Calibration.for_reader(self.reader.model_dir, self.reader.concrete_precision)
 
     def validate(self, question: str) -> str:
         if not isinstance(question, str) or not question.strip():

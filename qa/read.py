@@ -139,14 +139,19 @@ class Reader:
         return int(config.get("type_vocab_size") or 0) > 1
 
     @cached_property
+    def concrete_precision(self) -> str:
+        """What the reader computes in on this CPU: "bfloat16", "int8" or "float32"."""
+        from .models.cpu import concrete_precision
+
+        return concrete_precision(self.precision)
+
+    @cached_property
     def windows_alone(self) -> bool:
         """Whether each window runs through the model by itself, at its own width. In int8 the
         activations get one quantization scale per call, so a window batched with others (and their
         padding) got other logits than alone: up to ~2 apart, and another best span in 6 of 15
         development questions. Alone, its answer depends on nothing but the window itself."""
-        from .models.cpu import concrete_precision
-
-        return concrete_precision(self.precision) == "int8"
+        return self.concrete_precision == "int8"
 
     @cached_property
     def model(self):

@@ -108,10 +108,14 @@ class Calibration:
         return cls({"logit": 1.0}, {"score": 0.1}, meta={"uncalibrated": True})
 
     @classmethod
-    def for_reader(cls, reader_dir: Path) -> Calibration:
-        """The calibration stored beside the reader's weights; the uncalibrated one (with a warning)
+    def for_reader(cls, reader_dir: Path, precision: str | None = None) -> Calibration:
+        """The calibration stored beside the reader's weights: the one fitted for the inference
+        `precision` the reader runs in (calibration_file: int8 logits differ from bfloat16 ones by
+        up to ~2) where there is one, else calibration.json; the uncalibrated one (with a warning)
         when there is none. A file fitted for other weights is used, with a warning."""
-        path = Path(reader_dir) / CALIBRATION_FILE
+        path = Path(reader_dir) / calibration_file(precision)
+        if not path.is_file():
+            path = Path(reader_dir) / CALIBRATION_FILE
         if not path.is_file():
             log.warning("no %s beside the reader in %s: scores are not calibrated; run "
                         "`python scripts/fit_calibration.py --reader %s`", CALIBRATION_FILE, reader_dir, reader_dir)
@@ -162,6 +166,12 @@ class Calibration:
         return ranked
 
 
+def calibration_file(precision: str | None) -> str:
+    """The calibration file for a concrete inference precision: calibration.json for bfloat16 (and
+    float32, whose logits bfloat16's follow closely), calibration-<precision>.json for another."""
+    return CALIBRATION_FILE if precision in (None, "bfloat16", "float32") else f"calibration-{precision}.json"
+
+
 def reader_fingerprint(reader_dir: Path) -> str:
     """First 16 hex digits of the SHA-256 of the reader's weights file ("" if there is none)."""
     for name in ("model.safetensors", "pytorch_model.bin"):
@@ -183,12 +193,15 @@ def candidates(read: ReaderOutput, passages: Sequence[Passage], window: TimeWind
     wanted = expected_answer_type(read.question)
     per_share = wanted == "money" and _ASKS_PER_SHARE.search(read.question) is not None
     money_role = next(iter(money_roles(read.question)), None) if wanted == "money" else None
+    asks_name = _ASKS_NAME.search(read.question) is not None
     for span in read.spans[:max_spans]:
-        span = narrow_change(span, asks_change)
-        if wanted == "money":
+        span = narrow_change(span, asks_change, wanted in _AMOUNT_TYPES)
+        if wanted in ("money", "number"):
             span = narrow_to_money(span)
         if wanted in _AMOUNT_TYPES:
-            span = narrow_to_measure(span)
+            span = narrow_to_measure(complete_unit(span))
+        elif wanted is None and asks_name:
+            span = narrow_to_name(span)
         key = normalize_answer(span.text)
         if not key:
             continue
@@ -286,9 +299,12 @@ _ASKS_COUNT = re.compile(r"\bhow many\b", re.I)
 _AMOUNT_NOUNS = ("level|amount|total|number|figures?|volume|output|production|demand|supply|surplus|shortage|deficit|"
                  "reserves|count")
 # "How many …", "What was the output …", "What money market surplus …"; after "what was/is", also a
-# rate, value, size, price or cost ("What is the rate?" but not "What rate cut did …").
+# rate, value, size, price or cost ("What is the rate?" but not "What rate cut did …"); "What did output
+# average / the index reach …"; "What is the hog slaughter estimated at?".
 _ASKS_AMOUNT = re.compile(rf"\bhow (?:much|many|big|large|high|low|far|long|old)\b|^\W*what\b.*\b(?:{_AMOUNT_NOUNS})\b|"
-                          rf"\bwhat (?:was|is|were|are|will)\b.*\b(?:{_AMOUNT_NOUNS}|rate|value|size|price|cost)\b", re.I)
+                          rf"\bwhat (?:was|is|were|are|will)\b.*\b(?:{_AMOUNT_NOUNS}|rate|value|size|price|cost)\b|"
+                          r"\bwhat (?:did|does|do|will)\b.*\b(?:reach(?:ed)?|average[sd]?|total(?:l?ed)?)\b|"
+                          r"\b(?:estimated|guesstimated|forecast|projected|put|seen|valued|pegged)\s+at\W*$", re.I)
 _STARTS_WHAT = re.compile(r"^\W*what\b", re.I)
 # An amount in another unit is not money: "36.15 mln shares" for "How much will the rights issue raise?"
 # (a percentage is one too: answer_type_match tests _HAS_PERCENT as well).
@@ -306,13 +322,15 @@ _CHANGE_WORDS = re.compile(r"\b(?:rise|rose|risen|fall|fell|fallen|drop(?:ped)?|
 # "By how much did it fall?" asks for the change, "What was the total?" for the new level. A span
 # "A to B" is narrowed only right after a verb of change, so a range ("earnings of 35 to 45 cts")
 # stays whole. Chosen on the development questions (benchmarks/dev/reuters_fit.jsonl).
-_CHANGE_VERB_BEFORE = re.compile(
+_CHANGE_VERBS = (
     r"\b(?:rose|rise[sn]?|fell|fall(?:s|en)?|increased?|increases|decreased?|decreases|gained?|gains|lost|"
     r"loses?|dropped|drops?|declined?|declines|climbed|climbs?|jumped|jumps?|slipped|slips?|eased|eases?|"
     r"grew|grows?|expanded|expands?|shrank|contracted|up|down|raised?|raises|cut|lowered|lifted|added|adds?|"
     r"rising|falling|increasing|decreasing|gaining|losing|dropping|declining|climbing|jumping|slipping|easing|"
-    r"growing|expanding|shrinking|raising|cutting|lowering|lifting|adding)"
-    r"\s+(?:by\s+)?$", re.I)
+    r"growing|expanding|shrinking|raising|cutting|lowering|lifting|adding)")
+_CHANGE_VERB_BEFORE = re.compile(_CHANGE_VERBS + r"\s+(?:by\s+)?$", re.I)
+# A span that opens with the verb ("up 16 to 180", "fell 555 mln dlrs"): the reader took it too.
+_OPENS_WITH_CHANGE = re.compile(rf"^{_CHANGE_VERBS}\s+(?:by\s+)?(?=[$£€¥]?\d|(?:{_NUMBER_WORDS})\b)", re.I)
 _CHANGE_TO = re.compile(r"\s+to\s+(?:a\s+(?:total|record|level)\s+(?:of\s+)?)?", re.I)  # "... to a total of 801"
 _LEVEL_FROM = re.compile(r"\s+from\s+", re.I)  # "to 7.50 dlrs a share from five dlrs": the new level, then the old
 _ARRIVED_BEFORE = re.compile(r"\b(?:to|at)\s+$|" + _CHANGE_VERB_BEFORE.pattern, re.I)
@@ -329,13 +347,17 @@ def asks_for_change(question: str) -> bool:
     return bool(question) and _ASKS_CHANGE.search(question) is not None
 
 
-def narrow_change(span: Span, asks_change: bool) -> Span:
+def narrow_change(span: Span, asks_change: bool, amount: bool = False) -> Span:
     """The part of a two-figure change span ("555 mln dlrs to 32.42 billion dlrs") that the question
     asks for: the change when `asks_change`, else the new level; a span opening with a figure also
     loses what the figure is compared with ("213 mln dlrs, or 1.38 dlrs a share" -> "213 mln dlrs").
-    Any other span as it is (also when the part would leave a bracket or quote unpartnered)."""
-    text = span.text
-    before = span.passage.chunk.text[max(0, span.start - 40):span.start]
+    For a question asking for an amount (`amount`), a span opening with the verb loses it too ("up 16
+    to 180" -> "180"). Any other span as it is (also when the part would leave a bracket or quote
+    unpartnered)."""
+    verb = _OPENS_WITH_CHANGE.match(span.text) if amount or asks_change else None
+    skip = verb.end() if verb else 0  # the figures start after the verb; what precedes them includes it
+    text = span.text[skip:]
+    before = span.passage.chunk.text[max(0, span.start + skip - 40):span.start + skip]
     part = (0, len(text))  # (start, end) in `text`
     to = _CHANGE_TO.search(text)
     if (to is not None and _CHANGE_VERB_BEFORE.search(before) and _HAS_NUMBER.search(text[:to.start()])
@@ -346,9 +368,9 @@ def narrow_change(span: Span, asks_change: bool) -> Span:
         if cut < len(text) and re.search(r"\d", text[:cut]):
             part = (0, cut)
     part = (part[0], part[0] + _comparison_cut(text[part[0]:part[1]]))
-    if part == (0, len(text)) or unbalanced_marks(text[part[0]:part[1]]):
+    if (part == (0, len(text)) and not skip) or unbalanced_marks(text[part[0]:part[1]]):
         return span
-    return replace(span, start=span.start + part[0], end=span.start + part[1])
+    return replace(span, start=span.start + skip + part[0], end=span.start + skip + part[1])
 
 
 # A figure followed by what it is compared with: "213 mln dlrs, or 1.38 dlrs a share", "about 120,000 to
@@ -389,6 +411,30 @@ def narrow_to_measure(span: Span) -> Span:
     if m is None or m.end() == len(span.text) or not _AFTER_MEASURE.match(span.text, m.end()):
         return span
     return replace(span, end=span.start + m.end())
+
+
+# The reader often stops at the figure: "600" of "fell 600 mln\ndlrs", "336.5 billion" of "336.5 billion
+# escudos". For a question asking for an amount, the scale and unit written right after the figure
+# belong to the answer.
+_CURRENCIES = ("dlrs?|dollars?|cents?|cts|stg|sterling|pounds?|pence|yen|marks|francs|lire|lira|ecus?|euros?|yuan|"
+               "rupees?|pesos?|guilders|crowns|kronor|rand|riyals?|roubles?|rubles?|won|escudos|pesetas|schillings|"
+               "drachmas|dinars?")
+_UNITS = rf"{_CURRENCIES}|pct|per ?cent|percent|tonnes?|tons?|barrels?|bpd|shares?|ounces?|bushels?|points?|head"
+_ENDS_WITH_FIGURE = re.compile(rf"(?:\d|\b(?:{_SCALES}|trillion))$", re.I)
+_GAP = r"[ \t]*\n?[ \t]*"  # a space, or a line break of wrapped wire copy
+_UNIT_AFTER = re.compile(rf"{_GAP}(?:(?:(?:{_SCALES}|trillion)\b{_GAP})?(?:(?:{_UNITS})\b|%)|(?:{_SCALES}|trillion)\b)", re.I)
+
+
+def complete_unit(span: Span) -> Span:
+    """A span ending with its figure ("600", "336.5 billion") widened over the scale and currency or
+    per cent written right after it in the passage ("600 mln dlrs", "336.5 billion escudos"); any
+    other span as it is."""
+    if not _ENDS_WITH_FIGURE.search(span.text):
+        return span
+    m = _UNIT_AFTER.match(span.passage.chunk.text, span.end)
+    if m is None:
+        return span
+    return replace(span, end=m.end())
 
 
 def _old_level_cut(text: str) -> int:
@@ -468,6 +514,29 @@ def money_role_match(role: str | None, span: Span, type_match: float) -> float:
     return -1.0 if near and role not in near else type_match
 
 
+# A name answer with more than the name: wire copy puts a listed company's ticker after it ("Krupp
+# Stahl AG <KRPG.F>") and an unlisted one in angle brackets ("<Fujitsu Ltd> of U.S.-based ..."), and
+# an apposition follows a name ("Agricola Finanziaria SpA, a member of the Ferruzzi Group").
+_TRAILING_TICKER = re.compile(r"\s+<[A-Z][A-Z0-9.]*>$")
+_BRACKETED_NAME = re.compile(r"^<([A-Z][^<>\n]*)>(?=\s)")
+_APPOSITION = re.compile(r"^(?:[A-Z][\w.&'-]*\s+)*[A-Z][\w.&'-]*(?=,\s+(?:a|an|the|which|who)\s)")
+_ASKS_NAME = re.compile(r"^\W*(?:who|whom|which)\b", re.I)
+
+
+def narrow_to_name(span: Span) -> Span:
+    """A name answer without the ticker, the words after a bracketed company name, or the apposition
+    after a name; any other span as it is."""
+    text = span.text
+    for pattern in (_TRAILING_TICKER, _BRACKETED_NAME, _APPOSITION):
+        m = pattern.search(text)
+        if m is None:
+            continue
+        start, end = (0, m.start()) if pattern is _TRAILING_TICKER else m.span(pattern is _BRACKETED_NAME and 1 or 0)
+        if 0 < end - start < len(text):
+            return replace(span, start=span.start + start, end=span.start + end)
+    return span
+
+
 def expected_answer_type(question: str) -> str | None:
     """The kind of answer the question's wording asks for: "date", "percent", "money", "count" (how
     many things: never an amount of money), "number", or None when the wording does not say
@@ -486,11 +555,19 @@ def expected_answer_type(question: str) -> str | None:
     return None
 
 
+# A date's numbers are no amount: "fiscal 1986/87" or "January 31, 1987" does not answer "How much …?".
+_DATE_NUMBERS = re.compile(rf"\b(?:{'|'.join(MONTHS)})\.?\s+\d{{1,2}}\b|\b\d{{1,2}}\s+(?:{'|'.join(MONTHS)})\b|"
+                           r"\b(?:19|20)\d\d(?:/\d\d)?\b(?!\s*(?:[$%]|[a-z]))", re.I)
+
+
 def answer_type_match(wanted: str | None, answer: str) -> float:
     """+1 when `answer` is of the `wanted` kind, -1 when it plainly is not (money: no number, or a
-    number in another unit), 0 when either is unknown (an amount without a unit could still be money)."""
+    number in another unit; an amount: only a date's numbers), 0 when either is unknown (an amount
+    without a unit could still be money)."""
     if wanted is None:
         return 0.0
+    if wanted != "date":
+        answer = _DATE_NUMBERS.sub(" ", answer)
     number = _HAS_NUMBER.search(answer) is not None
     if wanted == "date":
         return 1.0 if number or _HAS_DATE.search(answer) else -1.0

@@ -4,7 +4,7 @@
 
 Run it after every change of the reader's weights: it asks the development questions through
 retrieval and the reader, fits the selection weights and the calibrated score on the answers, and
-writes DIR/calibration.json (the reader's directory, default qa/models/reader). Steps:
+writes DIR/calibration.json and DIR/calibration-int8.json (the reader's directory, default qa/models/reader). Steps:
 
 1. The development index: Reuters-21578 articles of March 1987 (benchmarks/dev/reuters_corpus.py),
    built once into runs/dev/index-reuters-1987-03-w<words>-<max words>-o<overlap> (the settings'
@@ -17,8 +17,12 @@ writes DIR/calibration.json (the reader's directory, default qa/models/reader). 
    The *_test.jsonl files are never read here: they measure the result (`qa eval e2e`).
 3. Candidates: for each question, retrieval (k = 5, with the question's time window) and the
    reader on each passage; every candidate answer's features (qa.selection.FEATURES) after the
-   first 1..5 passages (for the adaptive-reading table). Cached in runs/dev/ per reader
-   fingerprint and index (--fresh asks again). "Right" = exact match with a gold answer (SQuAD normalization).
+   first 1..5 passages (for the adaptive-reading table). Asked and fitted once per --precision
+   (default bfloat16 and int8: what QA_PRECISION=auto runs with and without native bfloat16; int8
+   logits differ from bfloat16 ones by up to ~2), each fit written to its own file
+   (qa.selection.calibration_file: calibration.json for bfloat16 and float32,
+   calibration-int8.json for int8). Cached in runs/dev/ per reader fingerprint, index and
+   precision (--fresh asks again). "Right" = exact match with a gold answer (SQuAD normalization).
 4. Selection weights: a conditional logit (per question, a softmax over its candidates; L2) on
    standardized features; compared by 5-fold cross-validation with the reader's own ranking, the
    global softmax, votes, BERTserini's interpolation of retrieval and reader scores, and a
@@ -52,7 +56,7 @@ DEV = ROOT / "benchmarks" / "dev"
 RUNS = ROOT / "runs" / "dev"
 K = 5  # passages retrieved per question (Settings.top_k)
 FOLDS = 5
-L2 = 1.0  # ridge penalty on standardized weights (fitted with ~4,400 candidates from ~480 questions)
+L2 = 1.0  # ridge penalty on standardized weights (fitted with ~5,700 candidates from ~630 questions)
 THRESHOLDS = (0.1, 0.15, 0.2, 0.22, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6)
 SKIP_GAPS = (0.05, 0.1, 0.15, 0.2)  # skip passages whose dense cosine is this far below the best
 # The calibrated score is fitted on these features of the chosen answer (qa.selection.CALIBRATION_FEATURES).
@@ -86,15 +90,19 @@ def parse_args() -> argparse.Namespace:
     from qa.config import DEFAULT_READER_DIR
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--reader", type=Path, default=DEFAULT_READER_DIR, help="reader directory (calibration.json goes here)")
+    p.add_argument("--reader", type=Path, default=DEFAULT_READER_DIR, help="reader directory (the calibration files go here)")
     p.add_argument("--index", type=Path, default=None,
                    help="development index (built if missing) [default: runs/dev/index-reuters-1987-03-w<chunking>]")
     p.add_argument("--plot", type=Path, default=None, help="write the reliability diagram (PNG) here")
     p.add_argument("--table", type=Path, default=None, help="write the comparison and reliability tables (Markdown) here")
-    p.add_argument("--dry-run", action="store_true", help="fit and print, but do not write calibration.json")
+    p.add_argument("--dry-run", action="store_true", help="fit and print, but do not write the calibration files")
     p.add_argument("--fresh", action="store_true",
                    help="ask every question again (the cache in runs/dev is kept per reader; clear it after "
                         "changing retrieval, reading or the features)")
+    p.add_argument("--precision", action="append", default=None, choices=("float32", "bfloat16", "int8"),
+                   help="fit for this inference precision (repeatable): bfloat16 writes calibration.json (also "
+                        "used in float32), another calibration-<precision>.json [default: bfloat16 and int8, "
+                        "what QA_PRECISION=auto runs with and without native bfloat16]")
     p.add_argument("--threshold", type=float, default=None,
                    help="found threshold for the adaptive-reading table [default: QA_FOUND_THRESHOLD]")
     args = p.parse_args()
@@ -112,7 +120,7 @@ def main() -> None:
     from qa.chunk import ChunkSpec
     from qa.config import Settings
     from qa.evaluate import load_jsonl
-    from qa.selection import FEATURES, Calibration, reader_fingerprint
+    from qa.selection import FEATURES, Calibration, calibration_file, reader_fingerprint
     from squad_offtopic import DEV_TITLES, squad_offtopic
 
     fingerprint = reader_fingerprint(args.reader)
@@ -120,47 +128,52 @@ def main() -> None:
     offtopic = load_jsonl(DEV / "offtopic_fit.jsonl", required=("question", "date"))
     # SQuAD questions: asked as of the middle of the corpus's month.
     offtopic += squad_offtopic(DEV_TITLES, per_title=5, date="1987-03-20")
-    # Per reader, index and passage count: what the candidates depend on.
-    cache = RUNS / f"candidates-{fingerprint or 'reader'}-{args.index.name}-k{K}.jsonl"
-    asked = collect(args, answerable, offtopic, cache)
-    print(f"{sum(a.kind == 'answerable' for a in asked)} answerable and {sum(a.kind == 'offtopic' for a in asked)} "
-          f"off-topic development questions, {sum(len(a.right) for a in asked)} candidates")
-
-    models = compare(asked)
-    weights, coef, oof = fit_final(asked)
     threshold = Settings.from_env().found_threshold if args.threshold is None else args.threshold
-    reliability = reliability_table(oof, asked)
-    text = report(models, found_rates(oof, asked), reliability, brier(oof, asked))
-    text += "\n\n" + adaptive_report(asked, weights, coef, threshold)
-    print(text)
-    if args.table:
-        args.table.write_text(text + "\n", encoding="utf-8")
-    if args.plot:
-        plot(reliability, args.plot)
-    calibration = Calibration(
-        {name: round(float(w), 6) for name, w in zip(FEATURES, weights) if round(float(w), 6) != 0.0},
-        {name: round(float(c), 6) for name, c in zip(CALIBRATOR, coef[:-1])},
-        round(float(coef[-1]), 6),
-        fingerprint,
-        {
-            "fitted": time.strftime("%Y-%m-%d"),
-            "by": "scripts/fit_calibration.py",
-            "questions": {"answerable": sum(a.kind == "answerable" for a in asked),
-                          "offtopic": sum(a.kind == "offtopic" for a in asked)},
-            "index": "Reuters-21578, March 1987 (benchmarks/dev/reuters_corpus.py)",
-            "chunking": asdict(ChunkSpec.from_settings(Settings.from_env())),
-            "right": "exact match with a gold answer (SQuAD normalization)",
-        },
-    )
-    if not args.dry_run:
-        calibration.save(args.reader / "calibration.json")
-        print(f"wrote {args.reader / 'calibration.json'}")
+    for precision in args.precision or ["bfloat16", "int8"]:
+        # Per reader, index, passage count and precision: what the candidates depend on.
+        cache = RUNS / f"candidates-{fingerprint or 'reader'}-{args.index.name}-k{K}-{precision}.jsonl"
+        asked = collect(args, answerable, offtopic, cache, precision)
+        print(f"\n## {precision}\n\n{sum(a.kind == 'answerable' for a in asked)} answerable and "
+              f"{sum(a.kind == 'offtopic' for a in asked)} off-topic development questions read in {precision}, "
+              f"{sum(len(a.right) for a in asked)} candidates\n")
+        models = compare(asked)
+        weights, coef, oof = fit_final(asked)
+        reliability = reliability_table(oof, asked)
+        text = report(models, found_rates(oof, asked), reliability, brier(oof, asked))
+        text += "\n\n" + adaptive_report(asked, weights, coef, threshold)
+        print(text)
+        suffix = "" if precision == "bfloat16" else f"-{precision}"  # the tables and plot of the default file as named
+        if args.table:
+            table = args.table.with_name(f"{args.table.stem}{suffix}{args.table.suffix}")
+            table.write_text(text + "\n", encoding="utf-8")
+        if args.plot:
+            plot(reliability, args.plot.with_name(f"{args.plot.stem}{suffix}{args.plot.suffix}"))
+        calibration = Calibration(
+            {name: round(float(w), 6) for name, w in zip(FEATURES, weights) if round(float(w), 6) != 0.0},
+            {name: round(float(c), 6) for name, c in zip(CALIBRATOR, coef[:-1])},
+            round(float(coef[-1]), 6),
+            fingerprint,
+            {
+                "fitted": time.strftime("%Y-%m-%d"),
+                "by": "scripts/fit_calibration.py",
+                "precision": precision,
+                "questions": {"answerable": sum(a.kind == "answerable" for a in asked),
+                              "offtopic": sum(a.kind == "offtopic" for a in asked)},
+                "index": "Reuters-21578, March 1987 (benchmarks/dev/reuters_corpus.py)",
+                "chunking": asdict(ChunkSpec.from_settings(Settings.from_env())),
+                "right": "exact match with a gold answer (SQuAD normalization)",
+            },
+        )
+        if not args.dry_run:
+            path = args.reader / calibration_file(precision)
+            calibration.save(path)
+            print(f"wrote {path}")
 
 
 # ---- 1-3: questions → candidates ------------------------------------------------------------------
 
 
-def collect(args, answerable: list[dict], offtopic: list[dict], cache: Path) -> list[Asked]:
+def collect(args, answerable: list[dict], offtopic: list[dict], cache: Path, precision: str) -> list[Asked]:
     from qa.selection import FEATURES
 
     wanted = [("answerable", q) for q in answerable] + [("offtopic", q) for q in offtopic]
@@ -174,11 +187,11 @@ def collect(args, answerable: list[dict], offtopic: list[dict], cache: Path) -> 
             rows[row["qid"]] = row
     missing = [(kind, q) for kind, q in wanted if _qid(kind, q) not in rows]
     if missing:
-        service = dev_service(args)
+        service = dev_service(args, precision)
         from tqdm.auto import tqdm
 
         with open(cache, "a", encoding="utf-8") as out:
-            for kind, q in tqdm(missing, desc="asking", unit="q", file=sys.stderr):
+            for kind, q in tqdm(missing, desc=f"asking ({precision})", unit="q", file=sys.stderr):
                 row = ask_for_candidates(service, kind, q)
                 rows[row["qid"]] = row
                 out.write(json.dumps(row) + "\n")
@@ -207,7 +220,7 @@ def _qid(kind: str, q: dict) -> str:
     return f"{kind}:{q.get('id')}:{q['question']}:{q.get('date')}"
 
 
-def dev_service(args):
+def dev_service(args, precision: str):
     from reuters_corpus import DEFAULT_OUT, check_chunking, write_corpus
 
     from qa.answer import QAService
@@ -217,7 +230,7 @@ def dev_service(args):
     from qa.index import build_index, index_exists
     from qa.ingest import ingest_paths
 
-    settings = Settings.from_env(index_dir=args.index, reader_dir=args.reader)
+    settings = Settings.from_env(index_dir=args.index, reader_dir=args.reader, precision=precision)
     embedder = Embedder.from_settings(settings)
     spec = ChunkSpec.from_settings(settings)
     if not index_exists(args.index):

@@ -121,3 +121,13 @@ def test_adaptive_reading_reads_fewer_passages_for_a_sure_answer(service, monkey
 )
 def test_normalize_answer(text, expected):
     assert normalize_answer(text) == expected
+
+
+@pytest.mark.parametrize("precision, calibration_name", [("float32", "calibration.json"), ("int8", "calibration-int8.json")])
+def test_the_service_scores_with_the_calibration_of_its_readers_precision(service, precision, calibration_name):
+    from qa.read import Reader
+    from qa.selection import Calibration
+
+    reader = Reader.from_settings(service.settings.with_(precision=precision))
+    asked = QAService(service.settings, store=service.store, embedder=service.embedder, reader=reader)
+    assert asked.calibration == Calibration.load(reader.model_dir / calibration_name)

@@ -9,9 +9,9 @@ from qa.errors import QAError
 from qa.ingest import make_article
 from qa.read import ReaderOutput
 from qa.records import Chunk, Passage, Span
-from qa.selection import (CALIBRATION_FILE, FEATURES, Calibration, answer_type_match, asks_for_change, candidates,
-                          expected_answer_type, narrow_change, narrow_to_measure, narrow_to_money,
-                          near_question_words, reader_fingerprint)
+from qa.selection import (CALIBRATION_FILE, FEATURES, Calibration, answer_type_match, asks_for_change,
+                          calibration_file, candidates, complete_unit, expected_answer_type, narrow_change,
+                          narrow_to_measure, narrow_to_money, narrow_to_name, near_question_words, reader_fingerprint)
 from qa.timeframe import time_window
 
 
@@ -82,6 +82,10 @@ def test_question_words_near_the_answer():
     ("By how many pct did exports rise?", "percent"),
     ("What was Saudi Arabia's crude oil output last month?", "number"),
     ("What money market surplus is projected for tomorrow?", "number"),
+    ("What did the new Saudi share index reach in the week ended March 5?", "number"),
+    ("What did Saudi output average in the first eight days of March?", "number"),
+    ("What is today's hog slaughter guesstimated at?", "number"),
+    ("What did the index committee decide?", None),
     ("When did Brazil suspend interest payments?", "date"),
     ("Until when did Cyacq extend its tender offer?", "date"),
     ("In what year did the firm list its shares?", "date"),
@@ -106,6 +110,9 @@ def test_the_question_wording_says_which_kind_of_answer_it_wants(question, wante
     ("number", "8.36 mln bpd", 1.0), ("number", "nine", 1.0), ("number", "natural gas liquids", -1.0),
     ("date", "February 20", 1.0), ("date", "in 1986", 1.0), ("date", "two weeks ago", 1.0), ("date", "next year", 1.0),
     ("date", "in spring", 1.0), ("date", "the board", -1.0),
+    # a date's numbers are no amount; a figure with a unit stays one
+    ("number", "fiscal 1986/87", -1.0), ("money", "January 31, 1987", -1.0), ("count", "March 20", -1.0),
+    ("number", "25.1 mln dlrs in 1986", 1.0), ("number", "1987 tonnes", 1.0), ("date", "March 20", 1.0),
     (None, "William Mulholland", 0.0), (None, "12%", 0.0),
 ])
 def test_an_answer_of_the_wanted_kind_matches(wanted, answer, match):
@@ -180,6 +187,60 @@ def test_a_two_figure_change_is_narrowed_to_the_figure_asked_for(text, answer, a
     assert result.logit == 5.0
 
 
+@pytest.mark.parametrize("answer, asks_change, amount, narrowed", [
+    ("up 16 to 180", False, True, "180"),
+    ("up 16 to 180", True, True, "16"),
+    ("fell 600 mln dlrs", True, True, "600 mln dlrs"),
+    # not an amount question: the reader's span as it is
+    ("up 16 to 180", False, False, "up 16 to 180"),
+    ("cut 500 jobs", False, False, "cut 500 jobs"),
+])
+def test_a_change_span_that_opens_with_its_verb(answer, asks_change, amount, narrowed):
+    assert_narrowed(lambda s: narrow_change(s, asks_change, amount), f"The figure was {answer} this week.", answer,
+                    narrowed)
+
+
+@pytest.mark.parametrize("text, answer, completed", [
+    ("M-1 fell 600 mln\ndlrs to 738.7 billion.", "600", "600 mln\ndlrs"),
+    ("The deficit narrowed to 336.5 billion escudos from 354.8 billion.", "336.5 billion", "336.5 billion escudos"),
+    ("Output rose 5% in March.", "5", "5%"),
+    ("Each holder gets 1.2 shares of Fleet.", "1.2", "1.2 shares"),
+    ("Loans rose 2.5 pct.", "2.5 pct", "2.5 pct"),  # the unit is there already
+    ("The plant employs 600 people.", "600", "600"),  # no unit of amount after it
+    ("The Bank of Japan said so.", "Bank of Japan", "Bank of Japan"),  # no figure
+])
+def test_a_figure_gets_the_scale_and_unit_written_after_it(text, answer, completed):
+    assert_narrowed(complete_unit, text, answer, completed)
+
+
+def test_candidates_complete_the_unit_only_for_amount_questions():
+    text = "Portugal's trade deficit narrowed to 336.5 billion escudos from 354.8 billion."
+    assert candidate_keys(text, "336.5 billion", "What was Portugal's trade deficit in 1986?") == [
+        "3365 billion escudos"]
+    assert candidate_keys(text, "336.5 billion", "What did Portugal report?") == ["3365 billion"]
+
+
+@pytest.mark.parametrize("answer, narrowed", [
+    ("Krupp Stahl AG <KRPG.F>", "Krupp Stahl AG"),
+    ("<Fujitsu Ltd> of U.S.-based Fairchild", "Fujitsu Ltd"),
+    ("Agricola Finanziaria SpA, a member of the Ferruzzi Group", "Agricola Finanziaria SpA"),
+    # left alone: a name alone, a bracketed name alone, no name before the comma
+    ("Fleet Financial Group", "Fleet Financial Group"),
+    ("<Fujitsu Ltd>", "<Fujitsu Ltd>"),
+    ("the company, a unit of Fiat", "the company, a unit of Fiat"),
+])
+def test_a_name_answer_without_ticker_or_apposition(answer, narrowed):
+    assert_narrowed(narrow_to_name, f"Reuters said {answer} on Tuesday.", answer, narrowed)
+
+
+def test_candidates_narrow_to_the_name_only_for_who_and_which_questions():
+    text, answer = "It was sold to Agricola Finanziaria SpA, a member of the Ferruzzi Group.", \
+        "Agricola Finanziaria SpA, a member of the Ferruzzi Group"
+    assert candidate_keys(text, answer, "Who is buying the business?") == ["agricola finanziaria spa"]
+    assert candidate_keys(text, answer, "What happened to the business?") == [
+        "agricola finanziaria spa member of ferruzzi group"]
+
+
 @pytest.mark.parametrize("answer, narrowed", [
     # the one amount of money in a longer span
     ("Pepsico Inc <PEP> for 160 mln dlrs", "160 mln dlrs"),
@@ -215,10 +276,12 @@ def candidate_keys(text, answer, question):
     return [c.key for c in candidates(read, [p])]
 
 
-def test_candidates_narrow_to_the_amount_only_for_money_questions():
+def test_candidates_narrow_to_the_amount_only_for_amount_questions():
     text, answer = "Pepsico Inc <PEP> for 160 mln dlrs, the company said.", "Pepsico Inc <PEP> for 160 mln dlrs"
     assert candidate_keys(text, answer, "What did Pepsico pay for the unit?") == ["160 mln dlrs"]
     assert candidate_keys(text, answer, "Who bought the unit?") == ["pepsico inc pep for 160 mln dlrs"]
+    text, answer = "Rolls Royce seeks a 250 mln stg multiple option facility.", "250 mln stg multiple option facility"
+    assert candidate_keys(text, answer, "How large a credit facility is Rolls Royce seeking?") == ["250 mln stg"]
 
 
 def test_candidates_answer_the_figure_the_question_asks_for():
@@ -332,12 +395,25 @@ def test_reader_without_calibration_ranks_by_its_logits(tmp_path, caplog):
     assert ranked[0].probability == pytest.approx(1 / (1 + math.exp(-0.9)))
 
 
-def test_shipped_calibration_was_fitted_for_the_shipped_reader():
-    """A retrained reader needs a refit: `python scripts/fit_calibration.py` (docs/serving.md)."""
-    data = json.loads((DEFAULT_READER_DIR / CALIBRATION_FILE).read_text())
-    assert data["reader"] == reader_fingerprint(DEFAULT_READER_DIR)
-    calibration = Calibration.load(DEFAULT_READER_DIR / CALIBRATION_FILE)
-    assert calibration.calibrator.get("score", 0.0) > 0  # a higher selection score means a higher probability
+@pytest.mark.parametrize("precision", ["bfloat16", "int8"])
+def test_shipped_calibration_was_fitted_for_the_shipped_reader(precision):
+    """A retrained reader needs a refit: `python scripts/fit_calibration.py` (docs/answers.md)."""
+    path = DEFAULT_READER_DIR / calibration_file(precision)
+    data = json.loads(path.read_text())
+    assert data["reader"] == reader_fingerprint(DEFAULT_READER_DIR) and data["meta"]["precision"] == precision
+    calibration = Calibration.load(path)
+    # The chosen answer's probability rises with its selection score (directly and through its lead).
+    assert calibration.calibrator.get("score", 0.0) + calibration.calibrator.get("lead", 0.0) > 0
+
+
+def test_each_precision_gets_its_own_calibration_where_there_is_one(tmp_path):
+    Calibration({"logit": 1.0}, {"score": 0.1}, 0.0).save(tmp_path / CALIBRATION_FILE)
+    assert calibration_file("float32") == calibration_file("bfloat16") == CALIBRATION_FILE
+    assert Calibration.for_reader(tmp_path, "int8").weights == {"logit": 1.0}  # none for int8: the default one
+    Calibration({"logit": 2.0}, {"score": 0.1}, 0.0).save(tmp_path / calibration_file("int8"))
+    assert Calibration.for_reader(tmp_path, "int8").weights == {"logit": 2.0}
+    assert Calibration.for_reader(tmp_path, "bfloat16").weights == {"logit": 1.0}
+    assert Calibration.for_reader(tmp_path).weights == {"logit": 1.0}
 
 
 def test_calibration_for_other_weights_warns(tmp_path, caplog):
