@@ -314,7 +314,8 @@ _MONEY_WORDS = re.compile(r"\b(?:prices?|priced|costs?|pa(?:y|ys|id|ying)|owe[sd
                           r"revenues?|profits?|loss(?:es)?|earn(?:s|ed|ings)?|income|sales|turnover|dividends?|valued?)\b", re.I)
 # "How much did exports drop?" may want tonnes or a percentage: a change is only asked to be a number.
 _CHANGE_WORDS = re.compile(r"\b(?:rise|rose|risen|fall|fell|fallen|drop(?:ped)?|increased?|decreased?|grow|grew|grown|"
-                           r"declined?|up|down)\b", re.I)
+                           r"declined?|up|down|gain(?:ed)?|climb(?:ed)?|jump(?:ed)?|slip(?:ped)?|soar(?:ed)?|surged?|"
+                           r"slump(?:ed)?|plunged?|tumbled?|shr[ai]nk)\b", re.I)
 
 
 # A change in news copy carries two figures: "fell 555 mln dlrs to 32.42 billion dlrs", "raised
@@ -426,9 +427,9 @@ _UNIT_AFTER = re.compile(rf"{_GAP}(?:(?:(?:{_SCALES}|trillion)\b{_GAP})?(?:(?:{_
 
 
 def complete_unit(span: Span) -> Span:
-    """A span ending with its figure ("600", "336.5 billion") widened over the scale and currency or
-    per cent written right after it in the passage ("600 mln dlrs", "336.5 billion escudos"); any
-    other span as it is."""
+    """A span ending with its figure ("600", "336.5 billion") widened over the scale and unit written
+    right after it in the passage ("600 mln dlrs", "336.5 billion escudos", "1.2 shares"); any other
+    span as it is."""
     if not _ENDS_WITH_FIGURE.search(span.text):
         return span
     m = _UNIT_AFTER.match(span.passage.chunk.text, span.end)
@@ -527,14 +528,17 @@ def narrow_to_name(span: Span) -> Span:
     """A name answer without the ticker, the words after a bracketed company name, or the apposition
     after a name; any other span as it is."""
     text = span.text
-    for pattern in (_TRAILING_TICKER, _BRACKETED_NAME, _APPOSITION):
-        m = pattern.search(text)
-        if m is None:
-            continue
-        start, end = (0, m.start()) if pattern is _TRAILING_TICKER else m.span(pattern is _BRACKETED_NAME and 1 or 0)
-        if 0 < end - start < len(text):
-            return replace(span, start=span.start + start, end=span.start + end)
-    return span
+    if ticker := _TRAILING_TICKER.search(text):
+        start, end = 0, ticker.start()
+    elif bracketed := _BRACKETED_NAME.search(text):
+        start, end = bracketed.span(1)
+    elif apposition := _APPOSITION.search(text):
+        start, end = apposition.span()
+    else:
+        return span
+    if not 0 < end - start < len(text):
+        return span
+    return replace(span, start=span.start + start, end=span.start + end)
 
 
 def expected_answer_type(question: str) -> str | None:

@@ -73,6 +73,7 @@ def test_question_words_near_the_answer():
     ("What were Conseco's revenues in 1986?", "money"),
     ("What price per share did Dixons Group offer for Cyclops?", "money"),
     ("How much did Suralco's alumina exports drop in February?", "number"),  # tonnes or a percentage
+    ("By how much did Conseco's quarterly profits jump?", "number"),  # a percentage or an amount of money
     ("How many rotary rigs were active in the U.S.?", "count"),
     ("How many CPC shares were outstanding at the end of 1986?", "count"),
     ("How many dollars did the coin fetch?", "number"),  # a count of money is an amount like any other
