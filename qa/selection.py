@@ -284,8 +284,11 @@ _NUMBER_WORDS = ("one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve
                  "sixty|seventy|eighty|ninety|hundred|thousand|million|billion|trillion|mln|bln|bn|dozen|half")
 _HAS_NUMBER = re.compile(rf"\d|\b(?:{_NUMBER_WORDS})\b", re.I)
 _HAS_PERCENT = re.compile(r"%|\b(?:pct|per ?cent|percent(?:age)?)\b", re.I)
-_HAS_MONEY = re.compile(r"[$£€¥]|\b(?:dlrs?|dollars?|(?<!per )cents?|cts|stg|sterling|pounds?|pence|yen|marks|francs|lire|lira|ecus?|"
-                        r"euros?|yuan|rupees?|pesos?|guilders|crowns|kronor|rand|riyals?|roubles?|rubles?|won)\b", re.I)
+# Currency words ("cents" apart: "per cent" is no money) and units of measure other than money.
+_CURRENCY_WORDS = ("dlrs?|dollars?|cts|stg|sterling|pounds?|pence|yen|marks|francs|lire|lira|ecus?|euros?|yuan|rupees?|"
+                   "pesos?|guilders|crowns|kronor|rand|riyals?|roubles?|rubles?|won")
+_MEASURE_UNITS = "tonnes?|tons?|barrels?|bpd|shares?|ounces?|bushels?|points?|head"
+_HAS_MONEY = re.compile(rf"[$£€¥]|\b(?:(?<!per )cents?|{_CURRENCY_WORDS})\b", re.I)
 _DATE_WORDS = (*MONTHS, "sept", *(day.lower() for day in calendar.day_name), "today", "yesterday", "tomorrow", "tonight",
                "weekend", "week", "month", "year", "decade", "quarter", "spring", "summer", "autumn", "fall", "winter",
                "morning", "afternoon", "evening", "night", "ago", "soon", "later")
@@ -308,8 +311,8 @@ _ASKS_AMOUNT = re.compile(rf"\bhow (?:much|many|big|large|high|low|far|long|old)
 _STARTS_WHAT = re.compile(r"^\W*what\b", re.I)
 # An amount in another unit is not money: "36.15 mln shares" for "How much will the rights issue raise?"
 # (a percentage is one too: answer_type_match tests _HAS_PERCENT as well).
-_HAS_OTHER_UNIT = re.compile(r"\b(?:tonnes?|tons?|barrels?|bpd|shares?|ounces?|bushels?|kilos?|points?|head|"
-                             r"rigs|acres|hectares|units|vehicles|cars|employees|jobs|workers)\b", re.I)
+_HAS_OTHER_UNIT = re.compile(rf"\b(?:{_MEASURE_UNITS}|kilos?|rigs|acres|hectares|units|vehicles|cars|employees|jobs|"
+                             r"workers)\b", re.I)
 _MONEY_WORDS = re.compile(r"\b(?:prices?|priced|costs?|pa(?:y|ys|id|ying)|owe[sd]?|worth|fined?|spen[dt]|salary|fees?|"
                           r"revenues?|profits?|loss(?:es)?|earn(?:s|ed|ings)?|income|sales|turnover|dividends?|valued?)\b", re.I)
 # "How much did exports drop?" may want tonnes or a percentage: a change is only asked to be a number.
@@ -379,6 +382,7 @@ def narrow_change(span: Span, asks_change: bool, amount: bool = False) -> Span:
 # 640,000". Only a span that opens with its figure is cut, so "Smith, the chairman" stays whole.
 _FIGURE_QUALIFIERS = "about|around|some|nearly|almost|over|under|more than|less than|a record|an estimated|up to"
 _SCALES = "mln|million|billion|bln|bn"
+_SCALE_WORD = rf"(?:{_SCALES}|trillion)\b"
 _OPENS_WITH_FIGURE = re.compile(rf"^(?:(?:{_FIGURE_QUALIFIERS}|a total of|[$£€¥]|[A-Z]{{1,3}}\$)\s*)?"
                                 rf"(?:\d[\d,.]*+(?:-\d[\d/]*+)?+|(?:{_NUMBER_WORDS})\b)(?!-[A-Za-z])", re.I)
 _COMPARISON = re.compile(r",\s+|\s+(?:versus|vs\.?|against|compared\s+(?:with|to)|from)\s+", re.I)
@@ -417,13 +421,12 @@ def narrow_to_measure(span: Span) -> Span:
 # The reader often stops at the figure: "600" of "fell 600 mln\ndlrs", "336.5 billion" of "336.5 billion
 # escudos". For a question asking for an amount, the scale and unit written right after the figure
 # belong to the answer.
-_CURRENCIES = ("dlrs?|dollars?|cents?|cts|stg|sterling|pounds?|pence|yen|marks|francs|lire|lira|ecus?|euros?|yuan|"
-               "rupees?|pesos?|guilders|crowns|kronor|rand|riyals?|roubles?|rubles?|won|escudos|pesetas|schillings|"
-               "drachmas|dinars?")
-_UNITS = rf"{_CURRENCIES}|pct|per ?cent|percent|tonnes?|tons?|barrels?|bpd|shares?|ounces?|bushels?|points?|head"
-_ENDS_WITH_FIGURE = re.compile(rf"(?:\d|\b(?:{_SCALES}|trillion))$", re.I)
+# (Escudos, pesetas, schillings, drachmas and dinars are units here but not yet money to answer_type_match.)
+_UNITS = (rf"{_CURRENCY_WORDS}|cents?|escudos|pesetas|schillings|drachmas|dinars?|pct|per ?cent|percent|"
+          rf"{_MEASURE_UNITS}")
+_ENDS_WITH_FIGURE = re.compile(rf"(?:\d|\b{_SCALE_WORD})$", re.I)
 _GAP = r"[ \t]*\n?[ \t]*"  # a space, or a line break of wrapped wire copy
-_UNIT_AFTER = re.compile(rf"{_GAP}(?:(?:(?:{_SCALES}|trillion)\b{_GAP})?(?:(?:{_UNITS})\b|%)|(?:{_SCALES}|trillion)\b)", re.I)
+_UNIT_AFTER = re.compile(rf"{_GAP}(?:(?:{_SCALE_WORD}{_GAP})?(?:(?:{_UNITS})\b|%)|{_SCALE_WORD})", re.I)
 
 
 def complete_unit(span: Span) -> Span:
@@ -476,7 +479,7 @@ def narrow_to_money(span: Span) -> Span:
 
 # "What price per share …?" is not answered by a total ("4.1 mln shares", "8.2 mln dlrs").
 _ASKS_PER_SHARE = re.compile(r"\b(?:per|a|each)[- ]share\b", re.I)
-_SCALED = re.compile(rf"\b(?:{_SCALES}|trillion)\b|\d(?:m|bn)\b", re.I)
+_SCALED = re.compile(rf"\b{_SCALE_WORD}|\d(?:m|bn)\b", re.I)
 
 
 def per_share_match(per_share: bool, answer: str, type_match: float) -> float:
@@ -560,7 +563,8 @@ def expected_answer_type(question: str) -> str | None:
 
 
 # A date's numbers are no amount: "fiscal 1986/87" or "January 31, 1987" does not answer "How much …?".
-_DATE_NUMBERS = re.compile(rf"\b(?:{'|'.join(MONTHS)})\.?\s+\d{{1,2}}\b|\b\d{{1,2}}\s+(?:{'|'.join(MONTHS)})\b|"
+_MONTH_WORDS = "|".join(MONTHS)
+_DATE_NUMBERS = re.compile(rf"\b(?:{_MONTH_WORDS})\.?\s+\d{{1,2}}\b|\b\d{{1,2}}\s+(?:{_MONTH_WORDS})\b|"
                            r"\b(?:19|20)\d\d(?:/\d\d)?\b(?!\s*(?:[$%]|[a-z]))", re.I)
 
 

@@ -106,6 +106,12 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--threshold", type=float, default=None,
                    help="found threshold for the adaptive-reading table [default: QA_FOUND_THRESHOLD]")
     args = p.parse_args()
+    from qa.selection import calibration_file
+
+    args.precision = list(dict.fromkeys(args.precision or ["bfloat16", "int8"]))
+    files = [calibration_file(precision) for precision in args.precision]
+    if len(set(files)) < len(files):  # bfloat16 and float32 share calibration.json: one would overwrite the other
+        p.error(f"--precision {' and '.join(args.precision)} would write the same calibration file; fit one of them")
     if args.index is None:
         from reuters_corpus import index_dir
 
@@ -120,7 +126,7 @@ def main() -> None:
     from qa.chunk import ChunkSpec
     from qa.config import Settings
     from qa.evaluate import load_jsonl
-    from qa.selection import FEATURES, Calibration, calibration_file, reader_fingerprint
+    from qa.selection import CALIBRATION_FILE, FEATURES, Calibration, calibration_file, reader_fingerprint
     from squad_offtopic import DEV_TITLES, squad_offtopic
 
     fingerprint = reader_fingerprint(args.reader)
@@ -129,7 +135,7 @@ def main() -> None:
     # SQuAD questions: asked as of the middle of the corpus's month.
     offtopic += squad_offtopic(DEV_TITLES, per_title=5, date="1987-03-20")
     threshold = Settings.from_env().found_threshold if args.threshold is None else args.threshold
-    for precision in args.precision or ["bfloat16", "int8"]:
+    for precision in args.precision:
         # Per reader, index, passage count and precision: what the candidates depend on.
         cache = RUNS / f"candidates-{fingerprint or 'reader'}-{args.index.name}-k{K}-{precision}.jsonl"
         asked = collect(args, answerable, offtopic, cache, precision)
@@ -142,7 +148,8 @@ def main() -> None:
         text = report(models, found_rates(oof, asked), reliability, brier(oof, asked))
         text += "\n\n" + adaptive_report(asked, weights, coef, threshold)
         print(text)
-        suffix = "" if precision == "bfloat16" else f"-{precision}"  # the tables and plot of the default file as named
+        file = calibration_file(precision)  # the tables and plot are named after it: x.md, x-int8.md
+        suffix = "" if file == CALIBRATION_FILE else f"-{precision}"
         if args.table:
             table = args.table.with_name(f"{args.table.stem}{suffix}{args.table.suffix}")
             table.write_text(text + "\n", encoding="utf-8")
@@ -165,7 +172,7 @@ def main() -> None:
             },
         )
         if not args.dry_run:
-            path = args.reader / calibration_file(precision)
+            path = args.reader / file
             calibration.save(path)
             print(f"wrote {path}")
 
