@@ -4,6 +4,7 @@ import pytest
 
 from qa.answer import QAService, compose_answer, normalize_answer
 from qa.errors import InvalidQuestion
+from qa.models.int8 import int8_linear_works
 from qa.read import ReaderOutput
 from qa.retrieve import Filters
 
@@ -123,7 +124,11 @@ def test_normalize_answer(text, expected):
     assert normalize_answer(text) == expected
 
 
-@pytest.mark.parametrize("precision, calibration_name", [("float32", "calibration.json"), ("int8", "calibration-int8.json")])
+@pytest.mark.parametrize("precision, calibration_name", [
+    ("float32", "calibration.json"),
+    pytest.param("int8", "calibration-int8.json",
+                 marks=pytest.mark.skipif(not int8_linear_works(), reason="no int8 kernels on this CPU")),
+])
 def test_the_service_scores_with_the_calibration_of_its_readers_precision(service, precision, calibration_name):
     from qa.read import Reader
     from qa.selection import Calibration
