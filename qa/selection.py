@@ -9,8 +9,10 @@ them at once:
   "no answer" logit, its log-probability under the softmax over all windows read (multi-passage
   BERT's global normalization), the votes, the retrieval scores of its best-retrieved passage
   (dense cosine, BM25, fused rank: BERTserini interpolates such scores with the reader's), how
-  closely the question's words surround it there, whether its article lies in the question's time window or is among the newest, the answer's length, and two
-  question-level signals (the best cosine of any passage read; a time window no passage falls in).
+  closely the question's words surround it there, how much of it the question already says,
+  whether its article lies in the question's time window or is among the newest, the answer's
+  length, and two question-level signals (the best cosine of any passage read; a time window no
+  passage falls in).
 - **Selection score** s = w · features picks the answer. The **calibrated score** P = sigmoid(c ·
   (s, its lead over the runner-up, and the question-level signals) + c0) is the estimated
   probability that the answer is right (exact match with a gold answer, SQuAD-normalized):
@@ -63,6 +65,7 @@ FEATURES = (
     "recency",  # exp(-days older than the newest passage read / RECENCY_DAYS), with a recency preference
     "length",  # log(1 + words in the answer)
     "near",  # the question's words close to the answer in its passage (see near_question_words)
+    "echo",  # share of the answer's words that the question already says ("Rhine" for "What river is larger than the Rhine?")
     "max_cosine",  # best dense cosine of any passage read (question level: is the index about this at all?)
     "window_miss",  # the question names a time window and no passage read is in it (question level)
     "type_match",  # +1 / -1: the answer is / is not the kind the question asks for; 0: unknown (answer_type_match,
@@ -215,7 +218,8 @@ def candidates(read: ReaderOutput, passages: Sequence[Passage], window: TimeWind
     dated_window = window is not None and window.prefers_dates
     window_miss = float(dated_window and not any(window.contains(p.article.published) for p in passages))
     question_level = {"max_cosine": max(cosines) if cosines else 0.0, "window_miss": window_miss}
-    question_words = content_stems(read.question) - QUESTION_WORDS
+    question_stems = content_stems(read.question)
+    question_words = question_stems - QUESTION_WORDS
     passage_words: dict[int, dict] = {}  # chunk id → where each question word occurs in it
     for c in groups.values():
         best = c.best
@@ -235,6 +239,7 @@ def candidates(read: ReaderOutput, passages: Sequence[Passage], window: TimeWind
             "recency": _recency(c.spans, newest) if window is not None and window.recency else 0.0,
             "length": math.log1p(len(c.text.split())),
             "near": max(near_question_words(question_words, s, passage_words) for s in c.spans),
+            "echo": answer_echo(question_stems, c.text),
             "type_match": money_role_match(money_role, c.best,
                                            per_share_match(per_share, c.text, answer_type_match(wanted, c.text))),
             **question_level,
@@ -273,6 +278,13 @@ def near_question_words(question_words: set[str], span: Span, cache: dict[int, d
         asked += 1
         total += 1.0 / min(distances)
     return total / asked if asked else 0.0
+
+
+def answer_echo(question_stems: set[str], answer: str) -> float:
+    """Share of the answer's content words that the question itself uses: an answer repeats the
+    question's words rarely ("the Rhine" for "What river is larger than the Rhine?")."""
+    answer_stems = content_stems(answer)
+    return len(answer_stems & question_stems) / len(answer_stems) if answer_stems else 0.0
 
 
 # Answer types. The reader often takes another figure of the right article: "44.17 billion" for

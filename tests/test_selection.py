@@ -1,6 +1,7 @@
 import json
 import logging
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -11,7 +12,8 @@ from qa.read import ReaderOutput
 from qa.records import Chunk, Passage, Span
 from qa.selection import (CALIBRATION_FILE, FEATURES, Calibration, answer_type_match, asks_for_change,
                           calibration_file, candidates, complete_unit, expected_answer_type, narrow_change,
-                          narrow_to_measure, narrow_to_money, narrow_to_name, near_question_words, reader_fingerprint)
+                          narrow_to_measure, narrow_to_money, narrow_to_name, near_question_words, reader_fingerprint,
+                          answer_echo)
 from qa.timeframe import time_window
 
 
@@ -64,6 +66,22 @@ def test_question_words_near_the_answer():
     # A question word inside the answer does not count; no question words, no feature.
     assert near_question_words({"lenovo"}, span(p, "Lenovo signed", 1.0), {}) == 0.0
     assert near_question_words(set(), span(p, "Lima", 1.0), {}) == 0.0
+
+
+def test_an_answer_that_only_repeats_the_question_loses_to_one_that_does_not():
+    question = "What river is longer than the Rhine?"
+    p = passage("Longer than the Rhine, the river Danube flows to the Black Sea.", "rivers", 0)
+    read = ReaderOutput([span(p, "Rhine", 6.5), span(p, "Danube", 6.0)], {p.chunk.id: 0.3}, start_log_z=5.0,
+                        end_log_z=4.0, question=question)
+    found = candidates(read, [p])
+    assert {c.key: c.features["echo"] for c in found} == {"rhine": 1.0, "danube": 0.0}
+    silent = [replace(c, features={**c.features, "echo": 0.0}) for c in found]
+    for precision in ("bfloat16", "int8"):  # each shipped calibration holds an echo against the answer
+        calibration = Calibration.for_reader(DEFAULT_READER_DIR, precision)
+        assert [c.key for c in calibration.rank(silent)] == ["rhine", "danube"]  # better read, nearer "longer"
+        assert [c.key for c in calibration.rank(found)] == ["danube", "rhine"]
+    assert answer_echo({"river", "longer", "rhine"}, "the Rhine delta") == 0.5
+    assert answer_echo({"rhine"}, "the") == 0.0  # no content words: nothing repeated
 
 
 @pytest.mark.parametrize("question, wanted", [
